@@ -1,0 +1,126 @@
+"""The contract every algorithm follows, and the bookkeeping they share.
+
+An algorithm separates what shapes the compiled program from what the program computes:
+
+* ``Static``: a frozen, hashable dataclass of shape and loop settings (num_envs, rollout
+  length, minibatches, network widths, total env steps...). One compiled program per
+  distinct (algorithm, env, Static).
+* ``HParams``: a flax struct of scalar leaves (learning rates, gamma, ...). Every leaf is
+  traced, so a stacked batch of HParams is vmapped by the runner.
+
+and provides pure functions:
+
+* ``init(key, hp, static, env, env_params) -> state``
+* ``update(state, hp, static, env, env_params) -> (state, metrics)``: one iteration
+  (collect ``steps_per_iteration(static)`` env steps, then learn). ``metrics`` is a dict of
+  scalars and must contain the keys of :data:`REQUIRED_METRICS`.
+* ``act(state, obs, key, static, env, env_params, deterministic) -> action`` for a batch of
+  observations; used by the runner's periodic evaluation.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable, Mapping
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+from flax import struct
+
+#: keys every algorithm's per-iteration metrics carry (the runner reads them)
+REQUIRED_METRICS = ("train_return", "episodes", "loss", "diverged")
+
+#: CleanRL's training metric is the mean over each seed's last 100 training episodes
+LAST_EPISODES = 100
+
+
+@struct.dataclass
+class EpisodeTracker:
+    """The returns of the most recent finished training episodes, kept in a ring buffer."""
+
+    returns: jax.Array  # [window]
+    count: jax.Array  # finished episodes so far (int32)
+
+    @classmethod
+    def create(cls, window: int = LAST_EPISODES) -> "EpisodeTracker":
+        return cls(returns=jnp.zeros((window,), jnp.float32), count=jnp.zeros((), jnp.int32))
+
+    def record(self, done: jax.Array, episode_return: jax.Array) -> "EpisodeTracker":
+        """Add the episodes that finished in a batch of steps (any shape, time-major)."""
+        done = done.reshape(-1)
+        episode_return = episode_return.reshape(-1).astype(jnp.float32)
+        window = self.returns.shape[0]
+        order = jnp.cumsum(done) - 1  # 0-based index among the batch's finished episodes
+        new = order[-1] + 1
+        # Only the last `window` of this batch's episodes can survive, so at most one write
+        # lands on each slot and the scatter is deterministic.
+        keep = done & (new - order <= window)
+        slot = jnp.where(keep, (self.count + order) % window, window)
+        returns = self.returns.at[slot].set(episode_return, mode="drop")
+        return EpisodeTracker(returns=returns, count=self.count + new.astype(jnp.int32))
+
+    def mean(self) -> jax.Array:
+        """Mean return of the last min(count, window) episodes; NaN before the first one."""
+        window = self.returns.shape[0]
+        filled = jnp.minimum(self.count, window)
+        valid = jnp.arange(window) < filled
+        total = jnp.sum(jnp.where(valid, self.returns, 0.0))
+        return jnp.where(filled > 0, total / jnp.maximum(filled, 1), jnp.nan)
+
+
+def all_finite(tree: Any) -> jax.Array:
+    """True when every floating leaf of a pytree is finite."""
+    leaves = [x for x in jax.tree.leaves(tree) if jnp.issubdtype(jnp.asarray(x).dtype, jnp.floating)]
+    if not leaves:
+        return jnp.array(True)
+    return jnp.all(jnp.stack([jnp.all(jnp.isfinite(x)) for x in leaves]))
+
+
+def episode_metrics(tracker: EpisodeTracker, loss: jax.Array, params: Any) -> dict[str, jax.Array]:
+    """The metrics every algorithm reports, from its tracker, its loss and its parameters."""
+    return {
+        "train_return": tracker.mean(),
+        "episodes": tracker.count,
+        "loss": loss,
+        "diverged": ~(jnp.isfinite(loss) & all_finite(params)),
+    }
+
+
+@dataclasses.dataclass(frozen=True)
+class Preset:
+    """A named configuration with its source, e.g. CleanRL's PPO on CartPole-v1."""
+
+    static: Mapping[str, Any]
+    hparams: Mapping[str, Any]
+    source: str
+    env_id: str | None = None
+
+
+@dataclasses.dataclass(frozen=True)
+class Algorithm:
+    """An algorithm's functions and types, as the runner and the spec see them."""
+
+    name: str
+    Static: type
+    HParams: type
+    init: Callable[..., Any]
+    update: Callable[..., tuple[Any, dict[str, jax.Array]]]
+    act: Callable[..., jax.Array]
+    steps_per_iteration: Callable[[Any], int]
+    #: "discrete", "continuous" or "both"
+    action_kinds: str
+    description: str
+    presets: Mapping[str, Preset] = dataclasses.field(default_factory=dict)
+    #: extra shape checks beyond field types: (static, env) -> [(field, message), ...]
+    check_static: Callable[[Any, Any], list[tuple[str, str]]] = lambda static, env: []
+
+    def num_iterations(self, static: Any) -> int:
+        """Whole iterations in the budget; a remainder is dropped (as CleanRL and PureJaxRL do)."""
+        return static.total_env_steps // self.steps_per_iteration(static)
+
+    def supports(self, env: Any, env_params: Any) -> bool:
+        from jaxrl_suite.envs.core import Discrete
+
+        discrete = isinstance(env.action_space(env_params), Discrete)
+        return self.action_kinds == "both" or (self.action_kinds == "discrete") == discrete
