@@ -97,7 +97,7 @@ class Preset:
     env_id: str | None = None
 
 
-@dataclasses.dataclass(frozen=True)
+@dataclasses.dataclass(frozen=True, eq=False)  # hashed by identity: one object per algorithm
 class Algorithm:
     """An algorithm's functions and types, as the runner and the spec see them."""
 

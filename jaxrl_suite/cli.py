@@ -1,0 +1,126 @@
+"""The `jaxrl-suite` command: argument parsing and printing only.
+
+Exit codes: 0 success, 2 bad input (spec, flag, results directory), 1 anything unexpected.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from importlib import resources
+from pathlib import Path
+
+QUICKSTART = "quickstart.toml"
+BAD_INPUT = 2
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message):  # argparse's own exit code is already 2; keep its wording short
+        self.print_usage(sys.stderr)
+        print(f"{self.prog}: error: {message}", file=sys.stderr)
+        raise SystemExit(BAD_INPUT)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(
+        prog="jaxrl-suite",
+        description="JAX-native RL benchmark suite: every (config, seed) run of a study as one compiled program.",
+    )
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+    sub.required = True
+
+    run = sub.add_parser("run", help="run a study spec and write its results directory",
+                         description="Run a study spec (TOML). Without SPEC, runs the quickstart: PPO on CartPole-v1, "
+                                     "a small learning-rate sweep over several seeds (a few minutes on 2 CPU cores).")
+    run.add_argument("spec", nargs="?", metavar="SPEC", help="path to a study spec (.toml); default: the built-in quickstart")
+    run.add_argument("--out", metavar="DIR", help="results directory (default: runs/<study name>); an existing study "
+                     "directory there is replaced atomically, anything else is never overwritten")
+    run.add_argument("--quiet", action="store_true", help="no progress bar and no summary table; errors still print")
+    run.add_argument("--max-runs-per-chunk", type=_positive_int, metavar="N",
+                     help="run at most N runs at once per compiled program (bounds memory; results do not change)")
+    run.add_argument("--scale", type=_scale, default=1.0, metavar="F",
+                     help="multiply the spec's total_env_steps by F in (0, 1] for a quick smoke run (recorded in the manifest)")
+
+    sub.add_parser("list", help="list environments, algorithms and presets",
+                   description="List every environment id, algorithm and named preset.")
+    return parser
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a positive integer, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be a positive integer, got {text!r}")
+    return value
+
+
+def _scale(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a number in (0, 1], got {text!r}") from None
+    if not 0 < value <= 1:
+        raise argparse.ArgumentTypeError(f"must be a number in (0, 1], got {text!r}")
+    return value
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        if args.command == "run":
+            return _run(args)
+        if args.command == "list":
+            return _list()
+    except KeyboardInterrupt:
+        print("interrupted; results of this run were not written", file=sys.stderr)
+        return 130
+    return 1
+
+
+def _run(args) -> int:
+    import tomllib
+
+    from jaxrl_suite.results import ResultsError
+    from jaxrl_suite.spec import SpecError, load_spec, parse_spec
+    from jaxrl_suite.study import plan, run_study
+
+    try:
+        if args.spec is None:
+            raw = tomllib.loads(resources.files("jaxrl_suite.studies").joinpath(QUICKSTART).read_text())
+            spec = parse_spec(raw, scale=args.scale)
+        else:
+            spec = load_spec(args.spec)
+            if args.scale != 1.0:
+                spec = parse_spec({**spec.raw}, scale=args.scale)
+        out = Path(args.out) if args.out else Path("runs") / spec.name
+        plan(spec)  # every check before any compile
+    except (SpecError, ResultsError) as error:
+        print(f"jaxrl-suite: error: {error}", file=sys.stderr)
+        return BAD_INPUT
+
+    from jaxrl_suite import console
+
+    if not args.quiet:
+        console.print_plan(spec, args.scale)
+    try:
+        with console.progress(quiet=args.quiet) as report:
+            outcome = run_study(spec, out, max_runs_per_chunk=args.max_runs_per_chunk, progress=report)
+    except ResultsError as error:
+        print(f"jaxrl-suite: error: {error}", file=sys.stderr)
+        return BAD_INPUT
+    if not args.quiet:
+        console.print_summary(outcome)
+    return 0
+
+
+def _list() -> int:
+    from jaxrl_suite import console
+
+    console.print_catalogue()
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

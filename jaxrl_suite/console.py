@@ -1,0 +1,96 @@
+"""What the CLI prints: the plan, a progress bar with env-steps/s, the summary, the catalogue."""
+
+from __future__ import annotations
+
+import contextlib
+import time
+
+from rich.console import Console
+from rich.progress import BarColumn, Progress, ProgressColumn, TextColumn, TimeElapsedColumn
+from rich.table import Table
+from rich.text import Text
+
+out = Console()
+
+
+class StepsPerSecond(ProgressColumn):
+    """Aggregate env steps per second over all runs of the current group."""
+
+    def render(self, task) -> Text:
+        speed = task.finished_speed or task.speed
+        return Text(f"{speed:,.0f} env-steps/s" if speed else "compiling…", style="cyan")
+
+
+@contextlib.contextmanager
+def progress(quiet: bool):
+    """Yields `report(label, done, total)` for the study runner."""
+    if quiet:
+        yield lambda label, done, total: None
+        return
+    bar = Progress(
+        TextColumn("{task.description}"), BarColumn(), TextColumn("{task.completed:,.0f}/{task.total:,.0f} steps"),
+        StepsPerSecond(), TimeElapsedColumn(), console=out,
+    )
+    tasks: dict[str, int] = {}
+    started: dict[str, float] = {}
+
+    def report(label: str, done: int, total: int) -> None:
+        if label not in tasks:
+            tasks[label] = bar.add_task(label, total=total)
+            started[label] = time.perf_counter()
+        bar.update(tasks[label], completed=done)
+
+    with bar:
+        yield report
+
+
+def print_plan(spec, scale: float) -> None:
+    seeds = f"{len(spec.tuning_seeds)} tuning + {len(spec.test_seeds)} test seeds"
+    scaled = f" (scaled by {scale})" if scale != 1.0 else ""
+    out.print(f"[bold]{spec.name}[/bold]: {', '.join(spec.envs)}; {spec.total_env_steps:,} env steps per run{scaled}; {seeds}")
+    from jaxrl_suite.spec import configs
+
+    for algo in spec.algorithms:
+        n = len(configs(algo))
+        out.print(f"  {algo.label}: {algo.algorithm.name}, {n} config{'s' * (n != 1)}"
+                  + (f" ({algo.method} search over {', '.join(d.name for d in algo.dimensions)})" if algo.dimensions else ""))
+
+
+def print_summary(outcome) -> None:
+    from jaxrl_suite.study import summary_rows
+
+    rows = summary_rows(outcome)
+    table = Table(title=f"{outcome.spec.name}: final training return (mean of last 100 episodes, mean ± std over seeds)")
+    for column in ("algo", "env", "config", "setting", "env steps", "tuning seeds", "test seeds", "eval (test)", "diverged"):
+        table.add_column(column, justify="right" if column not in ("algo", "env", "setting") else "left")
+    for row in rows:
+        cell = lambda v: "—" if v is None else f"{v[0]:.1f} ± {v[1]:.1f}"
+        table.add_row(
+            row["algo"], row["env"], str(row["config"]), row["setting"] or "—", f"{row['env_steps']:,}",
+            cell(row.get("tune_train")), cell(row.get("test_train")),
+            "—" if row.get("test_eval") is None else f"{row['test_eval']:.1f}", str(row["diverged"]),
+        )
+    out.print(table)
+    manifest = outcome.manifest
+    out.print(f"wall-clock {manifest['wall_clock_s']:.1f} s on {', '.join(manifest['devices'])}; results in {outcome.out_dir}/")
+
+
+def print_catalogue() -> None:
+    from jaxrl_suite.algos import ALGORITHMS
+    from jaxrl_suite.envs import list_envs
+
+    envs = list_envs()
+    by_backend: dict[str, list[str]] = {}
+    for env_id in envs:
+        by_backend.setdefault(env_id.split("/")[0], []).append(env_id)
+    out.print(f"[bold]Environments[/bold] ({len(envs)})")
+    for backend, ids in by_backend.items():
+        out.print(f"  {backend}: " + ", ".join(i.split("/", 1)[1] for i in ids))
+    out.print("\n[bold]Algorithms[/bold]")
+    for name, algo in sorted(ALGORITHMS.items()):
+        out.print(f"  {name}: {algo.description} [{algo.action_kinds} actions]")
+    out.print("\n[bold]Presets[/bold] (algorithm/preset: source)")
+    for name, algo in sorted(ALGORITHMS.items()):
+        for preset_name, preset in sorted(algo.presets.items()):
+            env = f" [{preset.env_id}]" if preset.env_id else ""
+            out.print(f"  {name}/{preset_name}{env}: {preset.source}")
