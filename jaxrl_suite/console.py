@@ -57,18 +57,17 @@ def print_plan(spec, scale: float) -> None:
 
 
 def print_summary(outcome) -> None:
-    from jaxrl_suite.study import summary_rows
+    from jaxrl_suite.summary import summary_rows
 
-    rows = summary_rows(outcome)
-    table = Table(title=f"{outcome.spec.name}: final training return (mean of last 100 episodes, mean ± std over seeds)")
+    table = Table(title=f"{outcome.spec.name}: final training return (each seed's last 100 episodes; mean ± std over seeds)")
     for column in ("algo", "env", "config", "setting", "env steps", "tuning seeds", "test seeds", "eval (test)", "diverged"):
-        table.add_column(column, justify="right" if column not in ("algo", "env", "setting") else "left")
-    for row in rows:
-        cell = lambda v: "—" if v is None else f"{v[0]:.1f} ± {v[1]:.1f}"
+        table.add_column(column, justify="left" if column in ("algo", "env", "setting") else "right")
+    cell = lambda v: "—" if v is None else f"{v[0]:.1f} ± {v[1]:.1f}"
+    for row in summary_rows(outcome.table):
         table.add_row(
             row["algo"], row["env"], str(row["config"]), row["setting"] or "—", f"{row['env_steps']:,}",
-            cell(row.get("tune_train")), cell(row.get("test_train")),
-            "—" if row.get("test_eval") is None else f"{row['test_eval']:.1f}", str(row["diverged"]),
+            cell(row["tune_train"]), cell(row["test_train"]),
+            "—" if row["test_eval"] is None else f"{row['test_eval']:.1f}", str(row["diverged"]),
         )
     out.print(table)
     manifest = outcome.manifest

@@ -106,8 +106,10 @@ def environment_record() -> dict[str, Any]:
     }
 
 
-def write_study(out_dir: str | Path, table: pa.Table, manifest: Mapping[str, Any]) -> Path:
-    """Write a study directory atomically (see module docstring)."""
+def write_study(
+    out_dir: str | Path, table: pa.Table, manifest: Mapping[str, Any], extra_files: Mapping[str, str] | None = None
+) -> Path:
+    """Write a study directory atomically (see module docstring), with optional text files."""
     out = Path(out_dir)
     if out.exists() and not is_study_dir(out) and any(out.iterdir()):
         raise ResultsError(f"{out} exists and is not a jaxrl_suite study directory; refusing to overwrite it")
@@ -116,6 +118,8 @@ def write_study(out_dir: str | Path, table: pa.Table, manifest: Mapping[str, Any
     try:
         pq.write_table(table, staging / TABLE)
         (staging / MANIFEST).write_text(json.dumps({"format_version": FORMAT_VERSION, **manifest}, indent=2, default=_json_default))
+        for name, text in (extra_files or {}).items():
+            (staging / name).write_text(text)
         _swap_in(staging, out)
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)

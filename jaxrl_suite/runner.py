@@ -180,10 +180,16 @@ def evaluate(algo: Algorithm, state, key, static, env, env_params, evaluation: E
     return returns.mean()
 
 
-def _chunks(n: int, max_per_chunk: int | None) -> tuple[int, int]:
-    """(chunk size, number of chunks): equal chunks, so one program serves them all."""
+#: Every chunk is padded to at least this many runs. XLA's CPU backend lowers a vmapped dot
+#: over 1-3 runs with other kernels than over 4 or more, which changes float rounding, so a run
+#: alone would not reproduce the same run inside a batch (tests/test_runner.py checks this).
+MIN_CHUNK = 4
+
+
+def _chunks(n: int, max_per_chunk: int | None) -> tuple[int, int, int]:
+    """(runs per chunk, padded chunk size, number of chunks): one program serves every chunk."""
     size = n if not max_per_chunk else min(n, max_per_chunk)
-    return size, math.ceil(n / size)
+    return size, max(size, MIN_CHUNK), math.ceil(n / size)
 
 
 def run_group(
@@ -201,14 +207,14 @@ def run_group(
     per_iteration = algo.steps_per_iteration(static)
     init, advance = programs(algo, env, static, evaluation, iterations)
 
-    size, count = _chunks(len(group.runs), max_runs_per_chunk)
+    size, padded, count = _chunks(len(group.runs), max_runs_per_chunk)
     records: list[dict[str, np.ndarray]] = []
     compile_s = 0.0
     start = time.perf_counter()
     for chunk in range(count):
         runs = list(group.runs[chunk * size : (chunk + 1) * size])
         real = len(runs)
-        runs += [runs[-1]] * (size - real)  # padding: same shapes for every chunk
+        runs += [runs[-1]] * (padded - real)  # padding: same shapes for every chunk
         hp = stack_hparams(algo, runs)
         t0 = time.perf_counter()
         carry = init(run_keys(runs), hp)
@@ -226,3 +232,23 @@ def run_group(
     metrics = {k: np.concatenate([r[k] for r in records], axis=0) for k in records[0]}
     env_steps = np.minimum((np.arange(1, segments + 1) * iterations), total) * per_iteration
     return GroupResult(group, env_steps.astype(np.int64), metrics, time.perf_counter() - start, compile_s)
+
+
+def train(algo: Algorithm, env, static, hparams: Mapping[str, float] | Any = None, seed: int = 0):
+    """Train one run to the end of its budget: `(final state, per-iteration metrics)`.
+
+    The plain, unbatched entry point (for notebooks and tests); studies go through `run_group`.
+    `hparams` is a mapping of overrides or an `algo.HParams`.
+    """
+    if not isinstance(hparams, algo.HParams):
+        hparams = algo.HParams(**(hparams or {}))
+    env_params = env.default_params
+
+    @jax.jit
+    def run(key, hp):
+        state = algo.init(key, hp, static, env, env_params)
+        step = lambda state, _: algo.update(state, hp, static, env, env_params)
+        return jax.lax.scan(step, state, None, algo.num_iterations(static))
+
+    state, metrics = run(jax.random.PRNGKey(seed), hparams)
+    return state, jax.device_get(metrics)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import functools
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -13,6 +14,7 @@ import numpy as np
 from jaxrl_suite import results as R
 from jaxrl_suite.runner import GroupResult, run_group
 from jaxrl_suite.spec import StudySpec, check_groups, groups
+from jaxrl_suite.summary import markdown, summary_rows
 
 
 @dataclasses.dataclass
@@ -24,12 +26,18 @@ class StudyOutcome:
     table: Any
 
 
-def plan(spec: StudySpec):
-    """Groups and configurations, with every shape check done (nothing compiled yet)."""
+@functools.lru_cache(maxsize=None)
+def environment(env_id: str):
+    """One environment object per id: environments are immutable, and reusing the object lets
+    the runner reuse compiled programs across studies in one process."""
     from jaxrl_suite.envs import make
 
-    cache: dict[str, Any] = {}
-    all_groups, all_configs = groups(spec, lambda env_id: cache.setdefault(env_id, make(env_id)))
+    return make(env_id)
+
+
+def plan(spec: StudySpec):
+    """Groups and configurations, with every shape check done (nothing compiled yet)."""
+    all_groups, all_configs = groups(spec, environment)
     check_groups(all_groups)
     return all_groups, all_configs
 
@@ -93,7 +101,8 @@ def run_study(
         "wall_clock_s": round(wall, 3),
         **R.environment_record(),
     }
-    R.write_study(out_dir, table, manifest)
+    summary = markdown(summary_rows(table), f"{spec.name}: final scores per configuration")
+    R.write_study(out_dir, table, manifest, extra_files={"summary.md": summary})
     return StudyOutcome(spec, out_dir, group_results, manifest, table)
 
 
@@ -106,34 +115,3 @@ def _steps_per_config(group_results) -> dict[str, dict[str, int]]:
             by_config = spent.setdefault(r.group.label, {})
             by_config[str(run.config_id)] = by_config.get(str(run.config_id), 0) + per_run
     return spent
-
-
-def summary_rows(outcome: StudyOutcome) -> list[dict[str, Any]]:
-    """Per (algo, env, config): searched hyperparameters and final scores on each seed role."""
-    rows = []
-    for r in outcome.group_results:
-        searched = {d.name for a in outcome.spec.algorithms if a.label == r.group.label for d in a.dimensions}
-        configs = sorted({run.config_id for run in r.group.runs})
-        for config_id in configs:
-            index = [i for i, run in enumerate(r.group.runs) if run.config_id == config_id]
-            first = r.group.runs[index[0]]
-            row = {
-                "algo": r.group.label,
-                "env": r.group.env_id,
-                "config": config_id,
-                "setting": ", ".join(f"{k}={_fmt(first.hparams.get(k, getattr(r.group.static, k, None)))}" for k in sorted(searched)),
-                "env_steps": int(r.env_steps[-1]),
-            }
-            for role in ("tune", "test"):
-                rows_role = [i for i in index if r.group.runs[i].seed_role == role]
-                final = r.metrics["train_return"][rows_role, -1]
-                row[f"{role}_train"] = (float(np.nanmean(final)), float(np.nanstd(final))) if rows_role else None
-                if "eval_return" in r.metrics and rows_role:
-                    row[f"{role}_eval"] = float(np.nanmean(r.metrics["eval_return"][rows_role, -1]))
-            row["diverged"] = int(np.sum(r.metrics["diverged"][index, -1]))
-            rows.append(row)
-    return rows
-
-
-def _fmt(value: Any) -> str:
-    return f"{value:.3g}" if isinstance(value, float) else str(value)

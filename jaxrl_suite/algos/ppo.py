@@ -34,6 +34,8 @@ from jaxrl_suite.envs.wrappers import (
     NormalizeVecObservation,
     NormalizeVecReward,
     VecEnv,
+    normalize_observation,
+    observation_statistics,
 )
 from jaxrl_suite.networks import ActorCritic
 
@@ -276,7 +278,7 @@ def act(state: TrainState, obs, key, static: Static, env, env_params, determinis
     if static.network == "mlp":
         obs = obs.reshape((obs.shape[0], -1))
     if static.normalize_obs:
-        obs = NormalizeVecObservation.normalize(NormalizeVecObservation.statistics(state.env_state), obs)
+        obs = normalize_observation(obs, observation_statistics(vec_env(env, static), state.env_state))
     dist = net.apply(state.params, obs, method=ActorCritic.policy)
     if deterministic:
         return D.mode(dist, net.discrete)

@@ -1,0 +1,99 @@
+"""The runner: one compiled program per sweep, run independence, chunking, divergence."""
+
+import dataclasses
+
+import numpy as np
+import pytest
+
+from jaxrl_suite.algos.base import EpisodeTracker
+from jaxrl_suite.runner import EvalSettings, programs, run_group, segment_iterations
+from jaxrl_suite.spec import parse_spec
+from jaxrl_suite.study import plan
+
+EVAL = {"every_env_steps": 2_048, "episodes": 4, "max_steps": 200}
+
+
+def cartpole_spec(lrs, seeds, steps=8_192, hparams=None):
+    return parse_spec({
+        "name": "t", "envs": ["gymnax/CartPole-v1"], "total_env_steps": steps,
+        "tuning_seeds": list(range(seeds)), "test_seeds": [], "evaluation": EVAL,
+        "algorithms": [{
+            "algorithm": "ppo", "preset": "cleanrl",
+            "static": {"num_envs": 4, "num_steps": 64, "hidden_sizes": [32, 32]},
+            "hparams": hparams or {},
+            "search": {"method": "grid", "space": {"lr": lrs}},
+        }],
+    })
+
+
+def run(spec, **kwargs):
+    (group,), _ = plan(spec)
+    return group, run_group(group, spec.evaluation, **kwargs)
+
+
+def test_sweep_of_8_learning_rates_by_4_seeds_compiles_one_program():
+    lrs = [1e-5, 3e-5, 1e-4, 3e-4, 1e-3, 3e-3, 1e-2, 3e-2]
+    spec = cartpole_spec(lrs, seeds=4)
+    group, result = run(spec)
+    assert len(group.runs) == 32
+    init, advance = programs(group.algorithm, group.env, group.static, spec.evaluation,
+                             segment_iterations(group.algorithm, group.static, spec.evaluation))
+    assert advance._cache_size() == 1  # the whole sweep, every segment: one training program
+    assert init._cache_size() == 1
+    # The learning rate is data, and it matters: mean final return per lr differs widely.
+    final = result.metrics["train_return"][:, -1].reshape(8, 4).mean(axis=1)
+    assert final.max() - final.min() > 30.0
+    assert final[0] < final[4]  # 1e-5 barely moves in 8k steps; 1e-3 learns
+
+
+BATCH_LRS = [1e-4, 3e-4, 1e-3, 3e-3]
+
+
+@pytest.fixture(scope="module")
+def batch_of_16():
+    """4 learning rates x 4 seeds, all in one batch."""
+    return run(cartpole_spec(BATCH_LRS, seeds=4))[1]
+
+
+def test_a_run_alone_equals_the_same_run_inside_a_batch_of_16(batch_of_16):
+    # Chunks of one: every run executes alone, then the results are laid side by side.
+    _, alone = run(cartpole_spec(BATCH_LRS, seeds=4), max_runs_per_chunk=1)
+    for name in ("train_return", "eval_return", "episodes", "loss"):
+        np.testing.assert_allclose(alone.metrics[name], batch_of_16.metrics[name], rtol=1e-5, atol=1e-5)
+
+
+def test_padded_chunks_do_not_change_results(batch_of_16):
+    _, chunked = run(cartpole_spec(BATCH_LRS, seeds=4), max_runs_per_chunk=5)  # 5+5+5+1 (+4 padding)
+    for name in ("train_return", "eval_return", "episodes", "loss"):
+        np.testing.assert_allclose(chunked.metrics[name], batch_of_16.metrics[name], rtol=1e-5, atol=1e-5)
+
+
+def test_absurd_learning_rate_is_flagged_and_other_runs_are_unaffected(batch_of_16):
+    # lr 1e30 overflows the parameters within a few updates: non-finite loss -> frozen and flagged.
+    _, with_absurd = run(cartpole_spec(BATCH_LRS + [1e30], seeds=4))
+    assert with_absurd.metrics["diverged"][16:, -1].all()
+    assert not with_absurd.metrics["diverged"][:16].any()
+    for name in ("train_return", "eval_return", "episodes"):
+        np.testing.assert_allclose(with_absurd.metrics[name][:16], batch_of_16.metrics[name], rtol=1e-5, atol=1e-5)
+    assert np.isfinite(with_absurd.metrics["train_return"][16:]).all()  # frozen at the last finite state
+
+
+def test_budget_is_rounded_down_to_whole_iterations_and_segments_cover_it():
+    spec = cartpole_spec([1e-3], seeds=1, steps=5_000)  # 256 steps per iteration -> 19 iterations
+    group, result = run(spec)
+    assert result.env_steps[-1] == 19 * 256
+    assert np.all(np.diff(result.env_steps) > 0)
+
+
+def test_episode_tracker_matches_a_plain_reference():
+    rng = np.random.default_rng(0)
+    tracker = EpisodeTracker.create(window=5)
+    finished: list[float] = []
+    for _ in range(6):
+        done = rng.random((7, 3)) < 0.4
+        returns = rng.normal(size=(7, 3)).astype(np.float32)
+        tracker = tracker.record(done, returns)
+        finished += list(returns[done])  # time-major order, as recorded
+        assert int(tracker.count) == len(finished)
+        assert float(tracker.mean()) == pytest.approx(np.mean(finished[-5:]), rel=1e-5)
+    assert np.isnan(float(EpisodeTracker.create().mean()))
