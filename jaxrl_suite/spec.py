@@ -229,18 +229,16 @@ def groups(spec: StudySpec, make_env) -> tuple[list[Group], dict[str, list[Confi
     return all_groups, all_configs
 
 
-def check_groups(groups_: Sequence[Group]) -> None:
+def check_groups(spec: StudySpec, groups_: Sequence[Group]) -> None:
     """Shape checks that need the environment (e.g. minibatches dividing the batch)."""
+    index = {algo.label: i for i, algo in enumerate(spec.algorithms)}
     for group in groups_:
-        algo = group.algorithm
+        algo, where = group.algorithm, f"algorithms[{index[group.label]}]"
         if not algo.supports(group.env, group.env.default_params):
             kind = "discrete" if algo.action_kinds == "discrete" else "continuous"
-            raise SpecError(
-                f"algorithms[{group.label}]",
-                f"{algo.name} needs {kind} actions; {group.env_id} does not have them",
-            )
+            raise SpecError(f"{where}.algorithm", f"{algo.name} needs {kind} actions; {group.env_id} does not have them")
         for field, message in algo.check_static(group.static, group.env):
-            raise SpecError(f"algorithms[{group.label}].static.{field}", message)
+            raise SpecError("total_env_steps" if field == "total_env_steps" else f"{where}.static.{field}", message)
 
 
 # ---------------------------------------------------------------------------------------------

@@ -38,7 +38,7 @@ def environment(env_id: str):
 def plan(spec: StudySpec):
     """Groups and configurations, with every shape check done (nothing compiled yet)."""
     all_groups, all_configs = groups(spec, environment)
-    check_groups(all_groups)
+    check_groups(spec, all_groups)
     return all_groups, all_configs
 
 

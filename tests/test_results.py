@@ -1,0 +1,115 @@
+"""The study directory: Parquet + manifest, atomic replacement, clear errors, exports; the CLI end to end."""
+
+import json
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+from jaxrl_suite import results as R
+from jaxrl_suite.cli import main
+
+SPEC = """
+name = "tiny"
+envs = ["gymnax/CartPole-v1"]
+total_env_steps = 4096
+tuning_seeds = 2
+test_seeds = 2
+[evaluation]
+every_env_steps = 2048
+episodes = 2
+[[algorithms]]
+algorithm = "ppo"
+preset = "cleanrl"
+static = { num_steps = 64, hidden_sizes = [32, 32] }
+[algorithms.search]
+space = { lr = [3e-4, 1e-3] }
+"""
+
+
+@pytest.fixture(scope="module")
+def study_dir(tmp_path_factory):
+    root = tmp_path_factory.mktemp("study")
+    (root / "spec.toml").write_text(SPEC)
+    assert main(["run", str(root / "spec.toml"), "--out", str(root / "out"), "--quiet"]) == 0
+    return root / "out"
+
+
+def test_cli_run_writes_a_complete_study_directory(study_dir):
+    table, manifest = R.read_study(study_dir)
+    assert set(R.COLUMNS) <= set(table.column_names) and "hp.lr" in table.column_names
+    # 2 configs x 4 seeds x 2 checkpoints
+    assert table.num_rows == 16
+    data = table.to_pydict()
+    assert sorted(set(data["seed_role"])) == ["test", "tune"]
+    assert sorted(set(data["env_steps"])) == [2048, 4096]
+    assert manifest["spec_digest"] and manifest["versions"]["jax"] and manifest["devices"]
+    assert manifest["env_steps_per_config"]["ppo"] == {"0": 4 * 4096, "1": 4 * 4096}
+    assert (study_dir / "summary.md").read_text().count("| ppo |") == 2
+
+
+def test_results_do_not_depend_on_chunking_through_the_cli(study_dir, tmp_path):
+    (tmp_path / "spec.toml").write_text(SPEC)
+    assert main(["run", str(tmp_path / "spec.toml"), "--out", str(tmp_path / "o"), "--quiet", "--max-runs-per-chunk", "3"]) == 0
+    a, _ = R.read_study(study_dir)
+    b, _ = R.read_study(tmp_path / "o")
+    np.testing.assert_allclose(a["train_return"].to_numpy(), b["train_return"].to_numpy(), rtol=1e-6)
+
+
+def test_rerun_replaces_a_study_but_never_a_foreign_directory(study_dir, tmp_path, capsys):
+    foreign = tmp_path / "foreign"
+    foreign.mkdir()
+    (foreign / "precious.txt").write_text("keep me")
+    (tmp_path / "spec.toml").write_text(SPEC)
+    assert main(["run", str(tmp_path / "spec.toml"), "--out", str(foreign), "--quiet"]) == 2
+    assert "not a jaxrl_suite study directory" in capsys.readouterr().err
+    assert (foreign / "precious.txt").read_text() == "keep me"
+
+
+def test_atomic_write_leaves_previous_results_when_writing_fails(tmp_path):
+    table = pa.table({c: [0] for c in R.COLUMNS})
+    out = R.write_study(tmp_path / "s", table, {"study": "s"})
+    before = (out / R.MANIFEST).read_text()
+
+    class Unserialisable:
+        def __repr__(self):
+            raise RuntimeError("disk full")  # stands in for any failure while writing
+
+    with pytest.raises(RuntimeError):
+        R.write_study(out, table, {"study": "s", "bad": Unserialisable()})
+    assert (out / R.MANIFEST).read_text() == before
+    assert [p.name for p in tmp_path.iterdir()] == ["s"]  # no staging directory left behind
+
+
+@pytest.mark.parametrize("damage", ["no manifest", "bad json", "foreign json", "bad parquet", "missing column"])
+def test_reading_a_damaged_study_is_a_clear_error(tmp_path, damage):
+    table = pa.table({c: [0] for c in R.COLUMNS})
+    out = R.write_study(tmp_path / "s", table, {"study": "s"})
+    if damage == "no manifest":
+        (out / R.MANIFEST).unlink()
+    elif damage == "bad json":
+        (out / R.MANIFEST).write_text("{")
+    elif damage == "foreign json":
+        (out / R.MANIFEST).write_text(json.dumps({"hello": 1}))
+    elif damage == "bad parquet":
+        (out / R.TABLE).write_bytes(b"not parquet")
+    else:
+        pq.write_table(table.drop(["seed"]), out / R.TABLE)
+    with pytest.raises(R.ResultsError):
+        R.read_study(out)
+
+
+def test_csv_export_and_score_dict(study_dir, tmp_path):
+    csv = R.export_csv(study_dir, tmp_path / "r.csv")
+    lines = csv.read_text().splitlines()
+    assert len(lines) == 17 and "train_return" in lines[0]
+    scores = R.final_scores(R.read_study(study_dir)[0], "train_return", seed_role="test")
+    assert set(scores) == {"ppo"} and scores["ppo"].shape == (4, 1)  # 2 configs x 2 test seeds, 1 task
+
+
+def test_list_prints_environments_algorithms_and_presets(capsys):
+    assert main(["list"]) == 0
+    text = capsys.readouterr().out
+    for needle in ("gymnax: CartPole-v1", "brax:", "probe:", "ppo:", "ppo/cleanrl-cartpole"):
+        assert needle in text
