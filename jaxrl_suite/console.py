@@ -74,6 +74,18 @@ def print_summary(outcome) -> None:
     out.print(f"wall-clock {manifest['wall_clock_s']:.1f} s on {', '.join(manifest['devices'])}; results in {outcome.out_dir}/")
 
 
+def print_reproduction(rows) -> None:
+    table = Table(title="reproduction: ours vs published (same metric definition)")
+    for column in ("env", "algo", "ours (mean ± std)", "published", "diff", "verdict"):
+        table.add_column(column)
+    style = {"reproduced": "green", "not reproduced": "red", "not comparable": "yellow"}
+    for r in rows:
+        ours = "—" if r.ours_mean is None else f"{r.ours_mean:.1f} ± {r.ours_std:.1f} (n={r.ours_seeds})"
+        diff = "—" if r.difference is None else f"{r.difference:+.1f}"
+        table.add_row(r.env, r.algo, ours, f"{r.published:.1f}", diff, f"[{style[r.verdict]}]{r.verdict}[/]: {r.reason}")
+    out.print(table)
+
+
 def print_catalogue() -> None:
     from jaxrl_suite.algos import ALGORITHMS
     from jaxrl_suite.envs import list_envs

@@ -127,6 +127,20 @@ def write_study(
     return out
 
 
+def write_text_files(directory: str | Path, files: Mapping[str, str]) -> list[Path]:
+    """Write each file to a temporary sibling and rename it into place (atomic per file)."""
+    directory = Path(directory)
+    directory.mkdir(parents=True, exist_ok=True)
+    written = []
+    for name, text in files.items():
+        target = directory / name
+        with tempfile.NamedTemporaryFile("w", dir=directory, prefix=f".{name}.", delete=False) as handle:
+            handle.write(text)
+        os.replace(handle.name, target)
+        written.append(target)
+    return written
+
+
 def _swap_in(staging: Path, out: Path) -> None:
     if not out.exists():
         os.replace(staging, out)

@@ -52,6 +52,8 @@ ALGO_KEYS = {"algorithm", "label", "preset", "static", "hparams", "search"}
 SEARCH_KEYS = {"method", "space", "num_configs", "seed"}
 EVAL_KEYS = {f.name for f in dataclasses.fields(EvalSettings)}
 REFERENCE_KEYS = {"env", "algo", "metric", "value", "spread", "seeds", "source", "tolerance", "steps", "note"}
+#: how a published number was measured (defined in jaxrl_suite/reproduce.py)
+REFERENCE_METRICS = ("train_return_last100", "eval_stochastic_164", "last_episode_return")
 DEFAULT_TEST_SEED_START = 1000
 
 # Hyperparameter ranges by name; a spec outside them is refused before compiling.
@@ -170,7 +172,10 @@ def parse_spec(raw: Mapping[str, Any], *, scale: float = 1.0) -> StudySpec:
         raise SpecError("algorithms", f"labels must be unique, got {labels}; set `label` to tell them apart")
     if any(a.method != "none" for a in parsed) and not tuning:
         raise SpecError("tuning_seeds", "a search needs tuning seeds to select configurations on")
-    references = tuple(_reference(r, f"references[{i}]") for i, r in enumerate(raw.get("references", [])))
+    references = raw.get("references", [])
+    if not isinstance(references, list):
+        raise SpecError("references", "must be an array of tables ([[references]])")
+    references = tuple(_reference(r, f"references[{i}]", envs, labels) for i, r in enumerate(references))
     return StudySpec(
         name=name,
         description=str(raw.get("description", "")),
@@ -481,11 +486,23 @@ def _draw(rng: np.random.Generator, d: Dimension) -> Any:
     return float(np.exp(rng.uniform(np.log(d.low), np.log(d.high))))
 
 
-def _reference(table: Any, where: str) -> Mapping[str, Any]:
+def _reference(table: Any, where: str, envs: Sequence[str], labels: Sequence[str]) -> Mapping[str, Any]:
     if not isinstance(table, Mapping):
         raise SpecError(where, "must be a table")
     _unknown(table, REFERENCE_KEYS, where + ".")
     for key in ("env", "algo", "metric", "source"):
         _required(table, key, str, where + ".")
     _required(table, "value", float, where + ".")
+    if table["env"] not in envs:
+        raise SpecError(where + ".env", f"{table['env']!r} is not among the study's envs {list(envs)}")
+    if table["algo"] not in labels:
+        raise SpecError(where + ".algo", f"{table['algo']!r} is not an algorithm label of this study {list(labels)}")
+    if table["metric"] not in REFERENCE_METRICS:
+        raise SpecError(where + ".metric", f"unknown metric {table['metric']!r}; known: {', '.join(REFERENCE_METRICS)}")
+    for key in ("spread", "tolerance"):
+        if key in table and _typed(table[key], float, f"{where}.{key}") < 0:
+            raise SpecError(f"{where}.{key}", f"must be >= 0, got {table[key]}")
+    for key in ("seeds", "steps"):
+        if key in table and _typed(table[key], int, f"{where}.{key}") <= 0:
+            raise SpecError(f"{where}.{key}", f"must be positive, got {table[key]}")
     return dict(table)

@@ -1,0 +1,219 @@
+"""Reproduce published numbers: run a study whose spec carries references, compare like with like.
+
+Each `[[references]]` entry of a spec names an environment, an algorithm label, the published
+value (and spread, seeds, budget, source) and the metric definition the source used. Our number
+is computed in that same definition from the study's runs, then compared: within `tolerance`
+→ reproduced; outside → not reproduced; and when the two numbers do not measure the same thing
+(another metric, a scaled budget, a searched configuration), not comparable, with the reason.
+Nothing is dropped silently.
+
+Metric definitions (the `metric` field; see ../shared/reference/published_tables.md):
+
+* ``train_return_last100`` — CleanRL / Open RL Benchmark: mean over seeds of each seed's
+  average return over its last 100 training episodes, ± population std over seeds (ddof 0).
+* ``eval_stochastic_164`` — gymnax-blines: mean return of 164 evaluation episodes sampling the
+  stochastic policy at the end of training (the spec's evaluation must be set that way); the
+  source used one training seed, so we report mean ± std over ours.
+* ``last_episode_return`` — PureJaxRL: return of the last completed training episode per env.
+  The suite records the last-100-episode mean instead, so these rows are shown but not compared.
+"""
+
+from __future__ import annotations
+
+import csv
+import dataclasses
+import io
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from jaxrl_suite.evaluation import aggregate_iqm, interval_estimates
+from jaxrl_suite.spec import StudySpec
+
+METRICS = {
+    "train_return_last100": "mean over seeds of each seed's mean return over its last 100 training episodes, ± std over seeds (ddof 0)",
+    "eval_stochastic_164": "mean over seeds of the final policy's mean return over 164 episodes sampling the stochastic policy",
+    "last_episode_return": "return of the last completed training episode (PureJaxRL); not recorded by the suite",
+}
+BOOTSTRAP_REPS = 10_000
+
+
+@dataclasses.dataclass(frozen=True)
+class Row:
+    env: str
+    algo: str
+    metric: str
+    source: str
+    published: float
+    published_spread: float | None
+    published_seeds: int | None
+    published_steps: int | None
+    ours_mean: float | None
+    ours_std: float | None
+    ours_seeds: int
+    ours_steps: int | None
+    iqm: tuple[float, float, float] | None  # point, lo, hi
+    diverged: int
+    tolerance: float | None
+    verdict: str  # "reproduced", "not reproduced", "not comparable"
+    reason: str
+
+    @property
+    def difference(self) -> float | None:
+        return None if self.ours_mean is None else self.ours_mean - self.published
+
+
+def compare(spec: StudySpec, table, scale: float = 1.0) -> list[Row]:
+    """One row per reference of `spec`, from the study's results table."""
+    data = {name: np.asarray(table[name].to_numpy(zero_copy_only=False)) for name in
+            ("algo", "env", "config_id", "seed", "checkpoint", "env_steps", "train_return", "eval_return", "diverged")}
+    return [_row(reference, spec, data, scale) for reference in spec.references]
+
+
+def _row(reference: dict[str, Any], spec: StudySpec, data: dict[str, np.ndarray], scale: float) -> Row:
+    env, algo, metric = reference["env"], reference["algo"], reference["metric"]
+    mine = (data["env"] == env) & (data["algo"] == algo)
+    base = dict(
+        env=env, algo=algo, metric=metric, source=reference["source"], published=float(reference["value"]),
+        published_spread=_maybe_float(reference.get("spread")), published_seeds=reference.get("seeds"),
+        published_steps=reference.get("steps"), tolerance=_maybe_float(reference.get("tolerance")),
+    )
+    if not mine.any():
+        return Row(**base, ours_mean=None, ours_std=None, ours_seeds=0, ours_steps=None, iqm=None, diverged=0,
+                   verdict="not comparable", reason=f"the study has no runs of {algo!r} on {env}")
+    last = mine & (data["checkpoint"] == data["checkpoint"][mine].max())
+    column = "eval_return" if metric == "eval_stochastic_164" else "train_return"
+    values = data[column][last].astype(float)
+    steps = int(data["env_steps"][last].max())
+    ours = dict(
+        ours_mean=float(np.mean(values)), ours_std=float(np.std(values)), ours_seeds=int(values.size),
+        ours_steps=steps, iqm=_iqm(values), diverged=int(data["diverged"][last].sum()),
+    )
+    reason = _incomparable(reference, spec, data, mine, steps, scale)
+    if reason:
+        return Row(**base, **ours, verdict="not comparable", reason=reason)
+    tolerance = base["tolerance"]
+    within = abs(ours["ours_mean"] - base["published"]) <= tolerance
+    explanation = f"abs(difference) {'≤' if within else '>'} tolerance {tolerance:g}"
+    if reference.get("note"):
+        explanation += f"; {reference['note']}"
+    return Row(**base, **ours, verdict="reproduced" if within else "not reproduced", reason=explanation)
+
+
+def _incomparable(reference, spec: StudySpec, data, mine, steps: int, scale: float) -> str | None:
+    metric = reference["metric"]
+    if metric == "last_episode_return":
+        return "the source reports the last training episode's return; the suite records the last-100-episode mean"
+    if metric == "eval_stochastic_164" and (spec.evaluation.deterministic or spec.evaluation.episodes != 164):
+        return "the source evaluates 164 episodes of the stochastic policy; this spec's evaluation differs"
+    if len(np.unique(data["config_id"][mine])) > 1:
+        return "the study searches several configurations; a published number belongs to one"
+    if scale != 1.0:
+        return f"budget scaled by {scale:g} (smoke run)"
+    published_steps = reference.get("steps")
+    if published_steps and not (0.95 * published_steps <= steps <= published_steps):
+        return f"budget differs: ours {steps:,} env steps, published {published_steps:,}"
+    if reference.get("tolerance") is None:
+        return "no tolerance given in the spec"
+    return None
+
+
+def _iqm(values: np.ndarray) -> tuple[float, float, float] | None:
+    if values.size < 2 or not np.all(np.isfinite(values)):
+        return None
+    estimate = interval_estimates({"x": values[:, None]}, {"iqm": aggregate_iqm}, reps=BOOTSTRAP_REPS, seed=0)["x"]["iqm"]
+    return float(estimate.point), float(estimate.lo), float(estimate.hi)
+
+
+def _maybe_float(value: Any) -> float | None:
+    return None if value is None else float(value)
+
+
+def markdown(spec: StudySpec, rows: list[Row], manifest: dict[str, Any], figure: str | None) -> str:
+    versions = manifest.get("versions", {})
+    lines = [
+        f"# {spec.name}: reproduction",
+        "",
+        spec.description or "",
+        "",
+        f"Made by `jaxrl-suite reproduce {manifest.get('spec_path', 'SPEC')}` on {', '.join(manifest.get('devices', []))} "
+        f"({manifest.get('host', {}).get('platform', '?')}, {manifest.get('host', {}).get('cpu_count', '?')} cores); "
+        f"wall-clock {manifest.get('wall_clock_s', float('nan')):.0f} s; jax {versions.get('jax')}, gymnax {versions.get('gymnax')}, "
+        f"brax {versions.get('brax')}; git {str(manifest.get('git_revision'))[:10]}.",
+        "",
+        "| env | algo | metric | steps (ours / published) | ours: mean ± std (seeds) | IQM [95% CI] | published ± spread (seeds) | difference | tolerance | verdict |",
+        "|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for r in rows:
+        ours = "—" if r.ours_mean is None else f"{r.ours_mean:.2f} ± {r.ours_std:.2f} ({r.ours_seeds})"
+        iqm = "—" if r.iqm is None else f"{r.iqm[0]:.2f} [{r.iqm[1]:.2f}, {r.iqm[2]:.2f}]"
+        published = f"{r.published:.2f}" + (f" ± {r.published_spread:.2f}" if r.published_spread is not None else "") + (
+            f" ({r.published_seeds})" if r.published_seeds else "")
+        steps = f"{r.ours_steps or 0:,} / {r.published_steps:,}" if r.published_steps else f"{r.ours_steps or 0:,} / —"
+        diff = "—" if r.difference is None else f"{r.difference:+.2f}"
+        tol = "—" if r.tolerance is None else f"{r.tolerance:g}"
+        diverged = f" ({r.diverged} diverged)" if r.diverged else ""
+        lines.append(f"| {r.env} | {r.algo} | {r.metric} | {steps} | {ours}{diverged} | {iqm} | {published} | {diff} | {tol} | **{r.verdict}**: {r.reason} |")
+    lines += ["", "Metric definitions:", ""]
+    lines += [f"- `{name}`: {text}" for name, text in METRICS.items() if any(r.metric == name for r in rows)]
+    lines += ["", "Sources: " + "; ".join(sorted({r.source for r in rows})) + ".",
+              "Published numbers used gym-era environments (one `done` flag); the suite bootstraps on truncation "
+              "and not on termination (gymnax 1.x separates them)."]
+    if figure:
+        lines += ["", f"![learning curves]({figure})"]
+    return "\n".join(lines) + "\n"
+
+
+def csv_text(rows: list[Row]) -> str:
+    out = io.StringIO()
+    writer = csv.writer(out)
+    writer.writerow(["env", "algo", "metric", "ours_steps", "ours_mean", "ours_std", "ours_seeds", "iqm", "iqm_lo", "iqm_hi",
+                     "diverged", "published", "published_spread", "published_seeds", "published_steps", "difference",
+                     "tolerance", "verdict", "reason", "source"])
+    for r in rows:
+        iqm = r.iqm or (None, None, None)
+        writer.writerow([r.env, r.algo, r.metric, r.ours_steps, r.ours_mean, r.ours_std, r.ours_seeds, *iqm, r.diverged,
+                         r.published, r.published_spread, r.published_seeds, r.published_steps, r.difference,
+                         r.tolerance, r.verdict, r.reason, r.source])
+    return out.getvalue()
+
+
+def learning_curves(path: Path, spec: StudySpec, table, rows: list[Row]) -> Path:
+    """Mean training return over seeds with a 95% bootstrap band, the published value dashed."""
+    from jaxrl_suite.figures import LinePlot, Series, save_line_plots
+
+    data = {name: np.asarray(table[name].to_numpy(zero_copy_only=False)) for name in
+            ("algo", "env", "seed", "config_id", "checkpoint", "env_steps", "train_return")}
+    plots = []
+    for env in spec.envs:
+        series = []
+        for algo in spec.algorithms:
+            mine = (data["env"] == env) & (data["algo"] == algo.label)
+            if not mine.any():
+                continue
+            runs = sorted(set(zip(data["config_id"][mine], data["seed"][mine])))
+            points = np.unique(data["checkpoint"][mine])
+            curves = np.full((len(runs), len(points)), np.nan)
+            index = {run: i for i, run in enumerate(runs)}
+            for c, s, k, v in zip(data["config_id"][mine], data["seed"][mine], data["checkpoint"][mine], data["train_return"][mine]):
+                curves[index[(c, s)], k] = v
+            steps = np.array([data["env_steps"][mine & (data["checkpoint"] == k)][0] for k in points])
+            mean = np.nanmean(curves, axis=0)
+            lo = hi = None
+            if len(runs) > 1 and np.all(np.isfinite(curves)):
+                band = interval_estimates({"x": curves[:, None, :]}, {"mean": _mean}, reps=2_000, seed=0)["x"]["mean"]
+                lo, hi = band.lo, band.hi
+            series.append(Series(f"{algo.label} ({len(runs)} runs)", steps, mean, lo, hi))
+            for r in rows:
+                if r.env == env and r.algo == algo.label:
+                    series.append(Series(f"published ({r.source.split(' ')[0]})", steps, np.full_like(mean, r.published),
+                                         linestyle="--", linewidth=1.2))
+        if series:
+            plots.append(LinePlot(env, "env steps", "training return (last 100 episodes)", series,
+                                  note="bands: 95% bootstrap CI of the mean over runs"))
+    return save_line_plots(path, f"{spec.name}: learning curves", plots)
+
+
+def _mean(x: np.ndarray) -> np.ndarray:
+    return np.mean(x, axis=(-2, -1))
