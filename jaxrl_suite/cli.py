@@ -41,6 +41,25 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--scale", type=_scale, default=1.0, metavar="F",
                      help="multiply the spec's total_env_steps by F in (0, 1] for a quick smoke run (recorded in the manifest)")
 
+    report = sub.add_parser(
+        "report", help="write report.md and figures for a results directory (or an external table)",
+        description="Analyse a study directory: aggregates with 95% stratified-bootstrap CIs, probability of "
+                    "improvement, held-out tuning curves, fixed-budget scores, effective sample complexity, "
+                    "sensitivity and a report card per algorithm, as report.md plus PNG figures. With --external, "
+                    "the sensitivity and in-sample tuning analyses of a published per-configuration CSV.")
+    report.add_argument("results_dir", nargs="?", metavar="RESULTS_DIR", help="a study directory (from `jaxrl-suite run`)")
+    report.add_argument("--out", metavar="DIR", help="where report.md and the figures go (default: RESULTS_DIR/report, "
+                        "or ./report-<CSV name> with --external); an earlier report there is replaced atomically, "
+                        "anything else is never overwritten")
+    report.add_argument("--reps", type=_positive_int, default=2000, metavar="N",
+                        help="bootstrap resamples per confidence interval (default: 2000)")
+    report.add_argument("--seed", type=int, default=0, metavar="S",
+                        help="seed of the bootstrap resampling, a non-negative integer (default: 0)")
+    report.add_argument("--external", metavar="CSV", help="a long per-configuration results table (.csv or .csv.gz) "
+                        "instead of RESULTS_DIR")
+    report.add_argument("--mapping", metavar="MAPPING.toml", help="which CSV column is which (fields: algorithm, "
+                        "environment, score, hyperparameters, normalized_score); required with --external")
+
     sub.add_parser("list", help="list environments, algorithms and presets",
                    description="List every environment id, algorithm and named preset.")
     return parser
@@ -71,6 +90,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if args.command == "run":
             return _run(args)
+        if args.command == "report":
+            return _report(args)
         if args.command == "list":
             return _list()
     except KeyboardInterrupt:
@@ -113,6 +134,38 @@ def _run(args) -> int:
     if not args.quiet:
         console.print_summary(outcome)
     return 0
+
+
+def _report(args) -> int:
+    from jaxrl_suite.report import REPORT_FILE, ReportError, write_external_report, write_report
+
+    problem = _report_arguments_problem(args)
+    if problem:
+        print(f"jaxrl-suite report: error: {problem}", file=sys.stderr)
+        return BAD_INPUT
+    try:
+        if args.external:
+            out = write_external_report(args.external, args.mapping, args.out)
+        else:
+            out = write_report(args.results_dir, args.out, reps=args.reps, seed=args.seed)
+    except ReportError as error:
+        print(f"jaxrl-suite report: error: {error}", file=sys.stderr)
+        return BAD_INPUT
+    figures = sorted(p.name for p in out.glob("*.png"))
+    print(f"wrote {out / REPORT_FILE} and {len(figures)} figures: {', '.join(figures)}")
+    return 0
+
+
+def _report_arguments_problem(args) -> str | None:
+    if args.external and args.results_dir:
+        return "give either RESULTS_DIR or --external CSV, not both"
+    if not args.external and not args.results_dir:
+        return "give a RESULTS_DIR (a study directory) or --external CSV --mapping MAPPING.toml"
+    if args.external and not args.mapping:
+        return "--external needs --mapping MAPPING.toml (which column is which)"
+    if args.mapping and not args.external:
+        return "--mapping only applies with --external CSV"
+    return None
 
 
 def _list() -> int:
