@@ -33,13 +33,23 @@ def build_parser() -> argparse.ArgumentParser:
                          description="Run a study spec (TOML). Without SPEC, runs the quickstart: PPO on CartPole-v1, "
                                      "a small learning-rate sweep over several seeds (a few minutes on 2 CPU cores).")
     run.add_argument("spec", nargs="?", metavar="SPEC", help="path to a study spec (.toml); default: the built-in quickstart")
-    run.add_argument("--out", metavar="DIR", help="results directory (default: runs/<study name>); an existing study "
+    run.add_argument("--out", metavar="DIR", type=_path, help="results directory (default: runs/<study name>); an existing study "
                      "directory there is replaced atomically, anything else is never overwritten")
     run.add_argument("--quiet", action="store_true", help="no progress bar and no summary table; errors still print")
     run.add_argument("--max-runs-per-chunk", type=_positive_int, metavar="N",
                      help="run at most N runs at once per compiled program (bounds memory; results do not change)")
     run.add_argument("--scale", type=_scale, default=1.0, metavar="F",
                      help="multiply the spec's total_env_steps by F in (0, 1] for a quick smoke run (recorded in the manifest)")
+    run.add_argument("--resume", action="store_true",
+                     help="continue an interrupted run of the same spec from its last checkpoint (in DIR.checkpoints/)")
+    run.add_argument("--checkpoint-every", type=_positive_int, default=1, metavar="N",
+                     help="checkpoint every N segments (evaluation intervals) and at the end of every chunk (default: 1)")
+    hosts = run.add_argument_group("many hosts (jax.distributed; start the same command on every host)")
+    hosts.add_argument("--distributed", action="store_true",
+                       help="join a multi-process run whose cluster JAX detects itself (TPU pod, SLURM, Open MPI)")
+    hosts.add_argument("--coordinator-address", type=_host_port, metavar="HOST:PORT", help="process 0's address")
+    hosts.add_argument("--num-processes", type=_positive_int, metavar="N", help="how many processes take part")
+    hosts.add_argument("--process-id", type=int, metavar="I", help="this process's index, 0..N-1")
 
     report = sub.add_parser(
         "report", help="write report.md and figures for a results directory (or an external table)",
@@ -75,6 +85,19 @@ def _positive_int(text: str) -> int:
     return value
 
 
+def _path(text: str) -> str:
+    if not text or "\0" in text:
+        raise argparse.ArgumentTypeError(f"must be a non-empty path without NUL bytes, got {text!r}")
+    return text
+
+
+def _host_port(text: str) -> str:
+    host, _, port = text.rpartition(":")
+    if not host or not port.isdigit() or not 0 < int(port) < 65536:
+        raise argparse.ArgumentTypeError(f"must be HOST:PORT, got {text!r}")
+    return text
+
+
 def _scale(text: str) -> float:
     try:
         value = float(text)
@@ -100,11 +123,33 @@ def main(argv: list[str] | None = None) -> int:
     return 1
 
 
+def _processes_problem(args) -> str | None:
+    explicit = (args.coordinator_address, args.num_processes, args.process_id)
+    if any(v is not None for v in explicit) and any(v is None for v in explicit):
+        return "--coordinator-address, --num-processes and --process-id go together"
+    if args.process_id is not None and not 0 <= args.process_id < args.num_processes:
+        return f"--process-id must be in 0..{args.num_processes - 1} (--num-processes {args.num_processes}), got {args.process_id}"
+    if args.distributed and args.coordinator_address:
+        return "give either --distributed (cluster detected) or --coordinator-address and friends, not both"
+    return None
+
+
 def _run(args) -> int:
     import tomllib
 
+    from jaxrl_suite.checkpoint import CheckpointError
     from jaxrl_suite.results import ResultsError
     from jaxrl_suite.spec import SpecError, load_spec, parse_spec
+
+    problem = _processes_problem(args)
+    if problem:
+        print(f"jaxrl-suite: error: {problem}", file=sys.stderr)
+        return BAD_INPUT
+    if args.distributed or args.coordinator_address:
+        from jaxrl_suite.runner import start_processes
+
+        # Before anything touches JAX; only process 0 prints.
+        args.quiet = start_processes(args.coordinator_address, args.num_processes, args.process_id) != 0 or args.quiet
     from jaxrl_suite.study import plan, run_study
 
     try:
@@ -127,8 +172,9 @@ def _run(args) -> int:
         console.print_plan(spec, args.scale)
     try:
         with console.progress(quiet=args.quiet) as report:
-            outcome = run_study(spec, out, max_runs_per_chunk=args.max_runs_per_chunk, progress=report)
-    except ResultsError as error:
+            outcome = run_study(spec, out, max_runs_per_chunk=args.max_runs_per_chunk, progress=report,
+                                checkpoint_every=args.checkpoint_every, resume=args.resume)
+    except (ResultsError, CheckpointError) as error:
         print(f"jaxrl-suite: error: {error}", file=sys.stderr)
         return BAD_INPUT
     if not args.quiet:

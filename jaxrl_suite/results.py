@@ -3,19 +3,22 @@
     <study dir>/results.parquet   one row per (run, checkpoint)
     <study dir>/manifest.json     the spec, resolved configs, versions, hardware, wall-clock, steps
 
-The directory is written whole into a temporary sibling and swapped in with a rename, so a
-reader sees either the previous results or the new ones, never a half-written mix. A directory
+The directory is written whole into a temporary sibling and swapped in with a rename (an
+atomic exchange on Linux), so a reader sees either the previous results or the new ones, never
+a half-written mix, even if the writer is killed. A directory
 that exists but is not a study directory is never overwritten.
 """
 
 from __future__ import annotations
 
 import datetime as _dt
+import errno
 import json
 import os
 import platform
 import shutil
 import subprocess
+import sys
 import tempfile
 from collections.abc import Mapping, Sequence
 from importlib import metadata
@@ -107,9 +110,11 @@ def environment_record() -> dict[str, Any]:
 
 
 def write_study(
-    out_dir: str | Path, table: pa.Table, manifest: Mapping[str, Any], extra_files: Mapping[str, str] | None = None
+    out_dir: str | Path, table: pa.Table, manifest: Mapping[str, Any], extra_files: Mapping[str, str] | None = None,
+    extra_dirs: Mapping[str, str | Path] | None = None,
 ) -> Path:
-    """Write a study directory atomically (see module docstring), with optional text files."""
+    """Write a study directory atomically (see module docstring), with optional text files and
+    directories (copied in, as hard links where the filesystem allows)."""
     out = Path(out_dir)
     if out.exists() and not is_study_dir(out) and any(out.iterdir()):
         raise ResultsError(f"{out} exists and is not a jaxrl_suite study directory; refusing to overwrite it")
@@ -120,6 +125,9 @@ def write_study(
         (staging / MANIFEST).write_text(json.dumps({"format_version": FORMAT_VERSION, **manifest}, indent=2, default=_json_default))
         for name, text in (extra_files or {}).items():
             (staging / name).write_text(text)
+        for name, source in (extra_dirs or {}).items():
+            if Path(source).is_dir():
+                shutil.copytree(source, staging / name, copy_function=_link_or_copy)
         _swap_in(staging, out)
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
@@ -141,14 +149,44 @@ def write_text_files(directory: str | Path, files: Mapping[str, str]) -> list[Pa
     return written
 
 
+def _link_or_copy(source: str, destination: str) -> None:
+    try:
+        os.link(source, destination)
+    except OSError:
+        shutil.copy2(source, destination)
+
+
 def _swap_in(staging: Path, out: Path) -> None:
+    """Put `staging` at `out`. Replacing an existing study is one atomic exchange where the OS
+    offers it (Linux), so a kill at any instant leaves a whole study at `out`."""
     if not out.exists():
         os.replace(staging, out)
+        return
+    if _exchange(staging, out):
+        shutil.rmtree(staging, ignore_errors=True)  # now holds the previous study
         return
     retired = out.parent / f".{out.name}.old-{os.getpid()}"
     os.replace(out, retired)
     os.replace(staging, out)
     shutil.rmtree(retired, ignore_errors=True)
+
+
+def _exchange(a: Path, b: Path) -> bool:
+    """Swap two paths atomically with Linux's renameat2(RENAME_EXCHANGE); False where unavailable."""
+    if sys.platform != "linux":
+        return False
+    import ctypes
+
+    renameat2 = getattr(ctypes.CDLL(None, use_errno=True), "renameat2", None)
+    if renameat2 is None:  # a C library older than glibc 2.28
+        return False
+    at_fdcwd, rename_exchange = -100, 2
+    if renameat2(at_fdcwd, os.fsencode(a), at_fdcwd, os.fsencode(b), rename_exchange) == 0:
+        return True
+    error = ctypes.get_errno()
+    if error in (errno.EINVAL, errno.ENOSYS, errno.EPERM):  # the filesystem or kernel cannot exchange
+        return False
+    raise OSError(error, os.strerror(error), str(b))
 
 
 def _json_default(value: Any) -> Any:

@@ -3,8 +3,18 @@
 A group shares (algorithm, environment, Static). Its runs form a flat runs axis; one
 `jit(vmap(...))` advances every run by `segment_iterations` iterations (a segment) and then
 evaluates each run's policy, all inside the compiled program. Between segments the host
-records metrics and shows progress. The runs axis is cut into equal chunks (the last one
-padded by repeating its final run) so a group larger than memory runs with the same program.
+records metrics, shows progress and saves checkpoints. The runs axis is cut into equal chunks
+(the last one padded by repeating its final run) so a group larger than memory runs with the
+same program; the chunk size comes from XLA's memory analysis of that program, unless given.
+
+A chunk's runs axis is split evenly over every device of every process (a 1-D mesh named
+"runs"). Each device runs the group's single-device executable (compiled once, shared by all
+devices) on its own block of runs, so a run gives bit-identical numbers on one device or many:
+XLA's automatic (SPMD) partitioning of the whole batch would fuse, and so round, differently.
+The blocks form one global array sharded along "runs" (`jax.sharding`) whenever they are
+checkpointed, and records from other processes arrive by an all-gather, so the same code runs
+on one CPU, on 8 GPUs, or on a TPU pod under `jax.distributed`, with identical bookkeeping in
+every process.
 
 A run's result depends only on its own seed and hyperparameters: its PRNG key is derived from
 its seed, and nothing in the program mixes runs. A run whose loss or parameters become
@@ -16,18 +26,36 @@ from __future__ import annotations
 import dataclasses
 import functools
 import math
+import os
 import time
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any
+from typing import Any, Protocol
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 from flax import struct
+from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
 from jaxrl_suite.algos.base import Algorithm
 from jaxrl_suite.envs.core import Discrete
 from jaxrl_suite.envs.wrappers import ClipAction
+
+RUNS_AXIS = "runs"
+
+#: Every device's share of a chunk is padded to at least this many runs. XLA's CPU backend
+#: lowers a vmapped dot over 1-3 runs with other kernels than over 4 or more, which changes
+#: float rounding, so a run alone would not reproduce the same run inside a batch
+#: (tests/test_runner.py checks this).
+MIN_CHUNK = 4
+
+#: The share of a device's free memory one chunk may use. Conservative: on CPU the "device" is
+#: the host's memory, shared with Python, the OS and anything else running.
+MEMORY_FRACTION = 0.25
+
+#: First guess of a run's peak memory in a segment, as a multiple of its carry (rollouts and
+#: activations come on top of parameters and optimiser state); XLA's analysis then checks it.
+CARRY_TO_PEAK = 8
 
 
 @dataclasses.dataclass(frozen=True)
@@ -67,6 +95,7 @@ class GroupResult:
     metrics: dict[str, np.ndarray]
     wall_clock_s: float
     compile_s: float
+    layout: "ChunkLayout | None" = None
 
 
 def segment_iterations(algo: Algorithm, static, evaluation: EvalSettings) -> int:
@@ -78,6 +107,33 @@ def segment_iterations(algo: Algorithm, static, evaluation: EvalSettings) -> int
     total = algo.num_iterations(static)
     target = max(1, min(evaluation.every_env_steps // algo.steps_per_iteration(static), total))
     return math.ceil(total / math.ceil(total / target))
+
+
+@dataclasses.dataclass(frozen=True)
+class Schedule:
+    """A group's budget in segments."""
+
+    iterations: int  # per segment
+    segments: int
+    total: int  # iterations in the budget
+    steps_per_iteration: int  # env steps, per run
+
+    @classmethod
+    def of(cls, group: Group, evaluation: EvalSettings) -> "Schedule":
+        algo, static = group.algorithm, group.static
+        iterations = segment_iterations(algo, static, evaluation)
+        total = algo.num_iterations(static)
+        return cls(iterations, math.ceil(total / iterations), total, algo.steps_per_iteration(static))
+
+    def env_steps(self) -> np.ndarray:
+        """Env steps per run at the end of each segment."""
+        ends = np.minimum(np.arange(1, self.segments + 1) * self.iterations, self.total)
+        return (ends * self.steps_per_iteration).astype(np.int64)
+
+    def steps_in(self, segment: int) -> int:
+        """Env steps one run takes in `segment` (the last one may be short)."""
+        done = min((segment + 1) * self.iterations, self.total) - min(segment * self.iterations, self.total)
+        return done * self.steps_per_iteration
 
 
 def stack_hparams(algo: Algorithm, runs: Sequence[Run]):
@@ -103,37 +159,59 @@ class Carry:
     iteration: jax.Array
     diverged: jax.Array
     eval_key: jax.Array
+    # The key of the latest evaluation, so a saved final state can reproduce its recorded
+    # eval_return (eval_key has moved on by then).
+    last_eval_key: jax.Array
+
+
+# ---------------------------------------------------------------------------------------------
+# the compiled programs
+
+
+def runs_mesh() -> Mesh:
+    """Every device of every process on one axis: the runs axis is split over all of them."""
+    return Mesh(np.array(jax.devices()), (RUNS_AXIS,))
+
+
+def along_runs(mesh: Mesh | None = None) -> NamedSharding:
+    return NamedSharding(mesh or runs_mesh(), PartitionSpec(RUNS_AXIS))
+
+
+def group_programs(group: Group, evaluation: EvalSettings):
+    return programs(group.algorithm, group.env, group.static, evaluation, segment_iterations(group.algorithm, group.static, evaluation))
 
 
 @functools.lru_cache(maxsize=64)
 def programs(algo: Algorithm, env, static, evaluation: EvalSettings, iterations: int):
     """The two compiled programs of a group: init, and advance-one-segment-then-evaluate.
 
-    Cached on everything that shapes them, so every chunk and every repeated call of the same
-    group reuses the same executables.
+    Cached on everything that shapes them, so every chunk, every device and every repeated
+    call of the same group reuses the same executables.
     """
+    init_one, advance_one = _one_run(algo, env, static, evaluation, iterations)
+    return jax.jit(jax.vmap(init_one)), jax.jit(jax.vmap(advance_one), donate_argnums=0)
+
+
+def _one_run(algo: Algorithm, env, static, evaluation: EvalSettings, iterations: int):
+    """init and advance for a single run; the programs vmap them over the runs axis."""
     env_params = env.default_params
     total = algo.num_iterations(static)
-    eval_env = env if isinstance(env.action_space(env_params), Discrete) else ClipAction(env)
+    eval_env = evaluation_env(env)
 
     def init_one(key, hp):
         init_key, eval_key = jax.random.split(key)
         state = algo.init(init_key, hp, static, env, env_params)
-        return Carry(state=state, iteration=jnp.zeros((), jnp.int32), diverged=jnp.array(False), eval_key=eval_key)
+        return Carry(state=state, iteration=jnp.zeros((), jnp.int32), diverged=jnp.array(False),
+                     eval_key=eval_key, last_eval_key=eval_key)
 
-    def advance_one(carry: "Carry", hp):
+    def advance_one(carry: Carry, hp):
         def iteration(carry: Carry, _):
             new_state, metrics = algo.update(carry.state, hp, static, env, env_params)
             active = carry.iteration < total  # the last segment may overrun the budget
             bad = carry.diverged | metrics["diverged"]
             keep_old = bad | ~active
             state = jax.tree.map(lambda new, old: jnp.where(keep_old, old, new), new_state, carry.state)
-            carry = Carry(
-                state=state,
-                iteration=carry.iteration + active.astype(jnp.int32),
-                diverged=bad,
-                eval_key=carry.eval_key,
-            )
+            carry = carry.replace(state=state, iteration=carry.iteration + active.astype(jnp.int32), diverged=bad)
             return carry, metrics
 
         start = carry.iteration
@@ -146,12 +224,15 @@ def programs(algo: Algorithm, env, static, evaluation: EvalSettings, iterations:
         if evaluation.episodes > 0:
             eval_key, key = jax.random.split(carry.eval_key)
             record["eval_return"] = evaluate(algo, carry.state, key, static, eval_env, env_params, evaluation)
-            carry = carry.replace(eval_key=eval_key)
+            carry = carry.replace(eval_key=eval_key, last_eval_key=key)
         return carry, record
 
-    init = jax.jit(jax.vmap(init_one))
-    advance = jax.jit(jax.vmap(advance_one), donate_argnums=0)
-    return init, advance
+    return init_one, advance_one
+
+
+def evaluation_env(env):
+    """Continuous actions are clipped to the action space in evaluation, as in training."""
+    return env if isinstance(env.action_space(env.default_params), Discrete) else ClipAction(env)
 
 
 def evaluate(algo: Algorithm, state, key, static, env, env_params, evaluation: EvalSettings) -> jax.Array:
@@ -180,16 +261,182 @@ def evaluate(algo: Algorithm, state, key, static, env, env_params, evaluation: E
     return returns.mean()
 
 
-#: Every chunk is padded to at least this many runs. XLA's CPU backend lowers a vmapped dot
-#: over 1-3 runs with other kernels than over 4 or more, which changes float rounding, so a run
-#: alone would not reproduce the same run inside a batch (tests/test_runner.py checks this).
-MIN_CHUNK = 4
+def _abstract_inputs(group: Group, batch: int, sharding):
+    """Shapes of (keys, hparams) for `batch` runs, without making any array."""
+    hp = stack_hparams(group.algorithm, group.runs[:1])
+    keys = jax.ShapeDtypeStruct((batch, 2), jnp.uint32, sharding=sharding)
+    return keys, jax.tree.map(lambda x: jax.ShapeDtypeStruct((batch,), x.dtype, sharding=sharding), hp)
 
 
-def _chunks(n: int, max_per_chunk: int | None) -> tuple[int, int, int]:
-    """(runs per chunk, padded chunk size, number of chunks): one program serves every chunk."""
-    size = n if not max_per_chunk else min(n, max_per_chunk)
-    return size, max(size, MIN_CHUNK), math.ceil(n / size)
+def carry_shapes(group: Group, evaluation: EvalSettings, batch: int, sharding) -> Carry:
+    """The carry of `batch` runs as ShapeDtypeStructs placed by `sharding` (a restore target)."""
+    init, _ = group_programs(group, evaluation)
+    keys, hp = _abstract_inputs(group, batch, sharding)
+    return jax.tree.map(lambda s: jax.ShapeDtypeStruct(s.shape, s.dtype, sharding=sharding, weak_type=s.weak_type),
+                        jax.eval_shape(init, keys, hp))
+
+
+def _tree_bytes(tree: Any) -> int:
+    return sum(math.prod(x.shape) * np.dtype(x.dtype).itemsize for x in jax.tree.leaves(tree))
+
+
+# ---------------------------------------------------------------------------------------------
+# chunks and memory
+
+
+@dataclasses.dataclass(frozen=True)
+class ChunkLayout:
+    """How a group's runs are cut into equal chunks, so one program serves every chunk."""
+
+    runs_per_chunk: int  # real runs in each chunk (the last chunk may have fewer)
+    padded: int  # the program's batch: a multiple of the device count, >= MIN_CHUNK per device
+    count: int
+
+    @classmethod
+    def for_runs(cls, n_runs: int, max_per_chunk: int | None, devices: int) -> "ChunkLayout":
+        size = n_runs if not max_per_chunk else min(n_runs, max_per_chunk)
+        per_device = max(MIN_CHUNK, math.ceil(size / devices))
+        return cls(size, per_device * devices, math.ceil(n_runs / size))
+
+    def runs_of(self, runs: Sequence[Run], chunk: int) -> tuple[list[Run], int]:
+        """A chunk's runs padded to the program's batch by repeating its last run, and how many are real."""
+        part = list(runs[chunk * self.runs_per_chunk : (chunk + 1) * self.runs_per_chunk])
+        return part + [part[-1]] * (self.padded - len(part)), len(part)
+
+    def fits(self, devices: int) -> bool:
+        """Whether this layout's chunks split evenly over `devices` with MIN_CHUNK runs or more each."""
+        return self.padded % devices == 0 and self.padded // devices >= MIN_CHUNK
+
+
+def choose_layout(group: Group, evaluation: EvalSettings, *, max_runs_per_chunk: int | None = None,
+                  memory_budget: int | None = None) -> ChunkLayout:
+    """`max_runs_per_chunk` when given; otherwise as many runs per device as fit in
+    `memory_budget` bytes per device (default: MEMORY_FRACTION of a device's free memory).
+
+    The first guess comes from the carry's size (no compiling); XLA's memory analysis of the
+    program compiled at that size (the executable the run then uses) checks it, and a chunk
+    that would not fit is shrunk in proportion.
+    """
+    devices = runs_mesh().size
+    n_runs = len(group.runs)
+    if max_runs_per_chunk:
+        return ChunkLayout.for_runs(n_runs, max_runs_per_chunk, devices)
+    # Every process must cut the same chunks: they all use process 0's budget.
+    budget = _same_on_every_process(memory_budget or memory_budget_per_device())
+    per_run = carry_bytes_per_run(group, evaluation) * CARRY_TO_PEAK
+    layout = ChunkLayout.for_runs(n_runs, max(MIN_CHUNK, budget // per_run) * devices, devices)
+    measured = program_bytes_per_device(group, evaluation, layout.padded // devices)
+    if measured > budget:
+        per_device = max(MIN_CHUNK, layout.padded // devices * budget // measured)
+        layout = ChunkLayout.for_runs(n_runs, per_device * devices, devices)
+    return layout
+
+
+def carry_bytes_per_run(group: Group, evaluation: EvalSettings) -> int:
+    return math.ceil(_tree_bytes(carry_shapes(group, evaluation, MIN_CHUNK, _first_device())) / MIN_CHUNK)
+
+
+def program_bytes_per_device(group: Group, evaluation: EvalSettings, per_device: int) -> int:
+    """Peak bytes on one device of a segment over `per_device` runs, from XLA's memory analysis."""
+    _, advance = group_programs(group, evaluation)
+    device = _first_device()
+    _, hp = _abstract_inputs(group, per_device, device)
+    # jit shares this compiled executable with the later calls on real arrays of these shapes.
+    memory = advance.lower(carry_shapes(group, evaluation, per_device, device), hp).compile().memory_analysis()
+    if memory is None:  # a backend without the analysis: trust the estimate from the carry
+        return 0
+    return memory.argument_size_in_bytes + memory.output_size_in_bytes - memory.alias_size_in_bytes + memory.temp_size_in_bytes
+
+
+def _first_device() -> jax.sharding.SingleDeviceSharding:
+    return jax.sharding.SingleDeviceSharding(jax.local_devices()[0])
+
+
+def memory_budget_per_device() -> int:
+    """MEMORY_FRACTION of the free memory of one local device (the host's memory on CPU)."""
+    device = jax.local_devices()[0]
+    stats = None if device.platform == "cpu" else device.memory_stats()
+    if stats and "bytes_limit" in stats:
+        free = stats["bytes_limit"] - stats.get("bytes_in_use", 0)
+    else:  # CPU devices share the host's memory
+        free = host_available_bytes() // jax.local_device_count()
+    return int(free * MEMORY_FRACTION)
+
+
+def host_available_bytes() -> int:
+    """The host's available memory (Linux's MemAvailable; free pages elsewhere)."""
+    try:
+        with open("/proc/meminfo") as meminfo:
+            for line in meminfo:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+
+
+def _same_on_every_process(value: int) -> int:
+    if jax.process_count() == 1:
+        return value
+    from jax.experimental import multihost_utils
+
+    return int(multihost_utils.broadcast_one_to_all(np.int64(value)))
+
+
+# ---------------------------------------------------------------------------------------------
+# running a group
+
+
+@dataclasses.dataclass
+class GroupProgress:
+    """How far a group has got: what a checkpoint saves and a resumed run starts from."""
+
+    layout: ChunkLayout
+    records: dict[str, np.ndarray]  # [runs, segments]; filled for finished chunks and segments
+    chunk: int = 0  # the chunk in progress (== layout.count once the group is done)
+    segment: int = 0  # segments finished in that chunk
+    carry: Carry | None = None  # that chunk's carry (global arrays along "runs") once it has advanced
+    wall_clock_s: float = 0.0
+    compile_s: float = 0.0
+
+    @property
+    def done(self) -> bool:
+        return self.chunk >= self.layout.count
+
+    def env_steps_done(self, schedule: Schedule, n_runs: int) -> int:
+        """Env steps all runs of the group have taken so far."""
+        finished_runs = min(self.chunk * self.layout.runs_per_chunk, n_runs)
+        steps = finished_runs * int(schedule.env_steps()[-1])
+        if not self.done and self.segment:
+            steps += min(self.layout.runs_per_chunk, n_runs - finished_runs) * int(schedule.env_steps()[self.segment - 1])
+        return steps
+
+
+class Checkpoints(Protocol):
+    """Where run_group saves: every `every` segments, and at the end of each chunk."""
+
+    every: int
+
+    def save(self, progress: GroupProgress) -> None: ...
+
+    def save_final(self, chunk: int, carry: Carry) -> None: ...
+
+
+def start_group(group: Group, evaluation: EvalSettings, *, max_runs_per_chunk: int | None = None,
+                memory_budget: int | None = None) -> GroupProgress:
+    """A group's progress before its first segment: its chunk layout and empty records."""
+    layout = choose_layout(group, evaluation, max_runs_per_chunk=max_runs_per_chunk, memory_budget=memory_budget)
+    return GroupProgress(layout, empty_records(group, evaluation, layout))
+
+
+def empty_records(group: Group, evaluation: EvalSettings, layout: ChunkLayout) -> dict[str, np.ndarray]:
+    """Zeroed [runs, segments] arrays, one per recorded metric (also a restore target)."""
+    _, advance = group_programs(group, evaluation)
+    device, block = _first_device(), layout.padded // runs_mesh().size
+    _, hp = _abstract_inputs(group, block, device)
+    _, record = jax.eval_shape(advance, carry_shapes(group, evaluation, block, device), hp)
+    segments = Schedule.of(group, evaluation).segments
+    return {name: np.zeros((len(group.runs), segments), shape.dtype) for name, shape in record.items()}
 
 
 def run_group(
@@ -198,40 +445,152 @@ def run_group(
     *,
     max_runs_per_chunk: int | None = None,
     on_segment: Callable[[int], None] | None = None,
+    progress: GroupProgress | None = None,
+    checkpoints: Checkpoints | None = None,
 ) -> GroupResult:
-    """Train every run of a group; `on_segment(env_steps_done_in_this_call)` reports progress."""
-    algo, static, env = group.algorithm, group.static, group.env
-    iterations = segment_iterations(algo, static, evaluation)
-    total = algo.num_iterations(static)
-    segments = math.ceil(total / iterations)
-    per_iteration = algo.steps_per_iteration(static)
-    init, advance = programs(algo, env, static, evaluation, iterations)
+    """Train every run of a group, from the start or from `progress` (a resumed checkpoint).
 
-    size, padded, count = _chunks(len(group.runs), max_runs_per_chunk)
-    records: list[dict[str, np.ndarray]] = []
-    compile_s = 0.0
-    start = time.perf_counter()
-    for chunk in range(count):
-        runs = list(group.runs[chunk * size : (chunk + 1) * size])
-        real = len(runs)
-        runs += [runs[-1]] * (padded - real)  # padding: same shapes for every chunk
-        hp = stack_hparams(algo, runs)
-        t0 = time.perf_counter()
-        carry = init(run_keys(runs), hp)
-        per_segment: list[dict[str, np.ndarray]] = []
-        for segment in range(segments):
-            carry, record = advance(carry, hp)
-            record = jax.device_get(record)  # the host sync between segments
-            if chunk == 0 and segment == 0:
-                compile_s = time.perf_counter() - t0
-            per_segment.append({k: np.asarray(v)[:real] for k, v in record.items()})
-            if on_segment:
-                done = min((segment + 1) * iterations, total) - min(segment * iterations, total)
-                on_segment(done * per_iteration * real)
-        records.append({k: np.stack([r[k] for r in per_segment], axis=1) for k in per_segment[0]})
-    metrics = {k: np.concatenate([r[k] for r in records], axis=0) for k in records[0]}
-    env_steps = np.minimum((np.arange(1, segments + 1) * iterations), total) * per_iteration
-    return GroupResult(group, env_steps.astype(np.int64), metrics, time.perf_counter() - start, compile_s)
+    `on_segment(env_steps)` reports progress increments (a resumed group first reports what it
+    had already done); `checkpoints`, when given, is told every `checkpoints.every` segments
+    and at the end of each chunk, whose final carry it receives too.
+    """
+    if progress is None:
+        started = time.perf_counter()
+        progress = start_group(group, evaluation, max_runs_per_chunk=max_runs_per_chunk)
+        # Choosing the chunk size may compile the program: count it as compile time.
+        progress.compile_s = progress.wall_clock_s = time.perf_counter() - started
+    schedule = Schedule.of(group, evaluation)
+    if on_segment and (progress.chunk or progress.segment):
+        on_segment(progress.env_steps_done(schedule, len(group.runs)))
+    while not progress.done:
+        _run_chunk(group, evaluation, schedule, progress, on_segment, checkpoints)
+    return GroupResult(group, schedule.env_steps(), progress.records, progress.wall_clock_s, progress.compile_s, progress.layout)
+
+
+def _run_chunk(group: Group, evaluation: EvalSettings, schedule: Schedule, progress: GroupProgress,
+               on_segment: Callable[[int], None] | None, checkpoints: Checkpoints | None) -> None:
+    """Advance the chunk in progress to the end of the budget, recording and saving on the way."""
+    init, advance = group_programs(group, evaluation)
+    runs, real = progress.layout.runs_of(group.runs, progress.chunk)
+    rows = slice(progress.chunk * progress.layout.runs_per_chunk, progress.chunk * progress.layout.runs_per_chunk + real)
+    blocks = Blocks(runs_mesh(), progress.layout.padded)
+    hp = blocks.split(stack_hparams(group.algorithm, runs))
+    clock = time.perf_counter()
+    if progress.carry is not None:
+        carry = blocks.of_global(progress.carry)
+    else:
+        carry = [init(k, h) for k, h in zip(blocks.split(run_keys(runs)), hp)]
+    for segment in range(progress.segment, schedule.segments):
+        carry, record = zip(*[advance(c, h) for c, h in zip(carry, hp)])  # every device at once
+        record = blocks.gather(record)  # the host sync between segments
+        for name, values in record.items():
+            progress.records[name][rows, segment] = values[:real]
+        now = time.perf_counter()
+        if progress.chunk == 0 and segment == 0:
+            progress.compile_s += now - clock
+        progress.wall_clock_s += now - clock
+        clock = now
+        progress.segment, progress.carry = segment + 1, blocks.to_global(carry)
+        if checkpoints and progress.segment < schedule.segments and progress.segment % checkpoints.every == 0:
+            checkpoints.save(progress)
+        if on_segment:
+            on_segment(schedule.steps_in(segment) * real)
+    if checkpoints:
+        checkpoints.save_final(progress.chunk, progress.carry)
+    progress.chunk, progress.segment, progress.carry = progress.chunk + 1, 0, None
+    if checkpoints:
+        checkpoints.save(progress)
+
+
+@dataclasses.dataclass(frozen=True)
+class Blocks:
+    """A chunk of `padded` runs cut into one equal block per device of `mesh`, in mesh order;
+    this process holds the blocks of its own devices."""
+
+    mesh: Mesh
+    padded: int
+
+    @property
+    def size(self) -> int:
+        return self.padded // self.mesh.size
+
+    @property
+    def local(self) -> list[tuple[int, Any]]:
+        """(block index, device) for this process's devices."""
+        return [(b, d) for b, d in enumerate(self.mesh.devices.flat) if d.process_index == jax.process_index()]
+
+    def split(self, tree: Any) -> list[Any]:
+        """Host arrays over the chunk's runs as one pytree per local block, on its device."""
+        tree = jax.tree.map(np.asarray, tree)
+        return [jax.device_put(jax.tree.map(lambda x: x[b * self.size : (b + 1) * self.size], tree), d) for b, d in self.local]
+
+    def to_global(self, blocks: Sequence[Any]) -> Any:
+        """The local blocks as one pytree of global arrays sharded along "runs" (no copy)."""
+        sharding = along_runs(self.mesh)
+        return jax.tree.map(
+            lambda *leaves: jax.make_array_from_single_device_arrays((self.padded, *leaves[0].shape[1:]), sharding, list(leaves)),
+            *blocks,
+        )
+
+    def of_global(self, tree: Any) -> list[Any]:
+        """The local blocks of a pytree of global arrays sharded along "runs"."""
+        def block_on(device):
+            return jax.tree.map(lambda x: next(s.data for s in x.addressable_shards if s.device == device), tree)
+
+        return [block_on(d) for _, d in self.local]
+
+    def gather(self, blocks: Sequence[Mapping[str, jax.Array]]) -> dict[str, np.ndarray]:
+        """Every block's record (all processes'), as host arrays over the chunk's runs."""
+        if jax.process_count() == 1:
+            return {name: np.concatenate([np.asarray(r) for r in values]) for name, values in
+                    jax.device_get({name: [b[name] for b in blocks] for name in blocks[0]}).items()}
+        from jax.experimental import multihost_utils
+
+        return {name: np.asarray(values) for name, values in
+                multihost_utils.process_allgather(self.to_global(blocks), tiled=True).items()}
+
+
+# ---------------------------------------------------------------------------------------------
+# final states
+
+
+def evaluate_states(group: Group, evaluation: EvalSettings, carry: Carry, keys: jax.Array | None = None) -> np.ndarray:
+    """Each run's evaluation return under the policy in `carry` (leading axis: runs), with the
+    runner's own evaluation. `keys` default to each run's latest evaluation key, which
+    reproduces the eval_return recorded at the run's last checkpoint."""
+    keys = carry.last_eval_key if keys is None else keys
+    n = keys.shape[0]
+    # Padded to MIN_CHUNK runs, as the runner pads its chunks, for the same float rounding.
+    pad = lambda x: jnp.concatenate([x, jnp.repeat(x[-1:], max(0, MIN_CHUNK - n), axis=0)])
+    returns = _evaluator(group.algorithm, group.env, group.static, evaluation)(jax.tree.map(pad, carry.state), pad(keys))
+    return np.asarray(returns)[:n]
+
+
+@functools.lru_cache(maxsize=16)
+def _evaluator(algo: Algorithm, env, static, evaluation: EvalSettings):
+    eval_env = evaluation_env(env)
+    return jax.jit(jax.vmap(lambda state, key: evaluate(algo, state, key, static, eval_env, env.default_params, evaluation)))
+
+
+# ---------------------------------------------------------------------------------------------
+# processes
+
+
+def start_processes(coordinator_address: str | None = None, num_processes: int | None = None,
+                    process_id: int | None = None) -> int:
+    """Join a multi-process run before anything else touches JAX; returns this process's index.
+
+    Without arguments JAX finds the cluster itself (TPU pods, SLURM, Open MPI). Every process
+    then runs the same study; the runs axis is split over all processes' devices.
+    """
+    # CPU processes exchange data over gloo; the option only concerns the CPU backend.
+    jax.config.update("jax_cpu_collectives_implementation", "gloo")
+    jax.distributed.initialize(coordinator_address=coordinator_address, num_processes=num_processes, process_id=process_id)
+    return jax.process_index()
+
+
+# ---------------------------------------------------------------------------------------------
+# a single run
 
 
 def train(algo: Algorithm, env, static, hparams: Mapping[str, float] | Any = None, seed: int = 0):

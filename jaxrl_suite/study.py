@@ -1,20 +1,51 @@
-"""Run a whole study: resolve its spec into groups, run each group, write the study directory."""
+"""Run a whole study: resolve its spec into groups, run each group, write the study directory.
+
+While it runs, a study checkpoints (orbax) beside its output directory, in `<out>.checkpoints/`
+(see jaxrl_suite.checkpoint): the position (group, chunk, segment), the metrics recorded so
+far, the carry of the chunk in progress and the final carry of every finished chunk. A run
+cut short continues with `resume=True`; the checkpoints are deleted once the study directory
+is written. The final carries move into the study directory as `policies/<group>/<chunk>/`,
+and `load_final_states` reads them back for later evaluation.
+
+Under `jax.distributed` every process runs the same study over the global device mesh; all
+keep identical records, and process 0 writes the study directory.
+"""
 
 from __future__ import annotations
 
 import dataclasses
 import functools
-import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import jax
+import jax.numpy as jnp
 import numpy as np
 
 from jaxrl_suite import results as R
-from jaxrl_suite.runner import GroupResult, run_group
-from jaxrl_suite.spec import StudySpec, check_groups, groups
+from jaxrl_suite.checkpoint import CheckpointError, StudyCheckpoints, checkpoint_dir, restore_tree
+from jaxrl_suite.runner import (
+    Carry,
+    along_runs,
+    ChunkLayout,
+    EvalSettings,
+    Group,
+    GroupProgress,
+    GroupResult,
+    carry_shapes,
+    empty_records,
+    evaluate_states,
+    run_group,
+    runs_mesh,
+)
+from jaxrl_suite.spec import StudySpec, check_groups, groups, parse_spec
 from jaxrl_suite.summary import markdown, summary_rows
+
+#: Checkpoint every segment by default: a segment is an evaluation interval of every run, and
+#: saving a carry of parameters and optimiser state costs little next to it.
+DEFAULT_CHECKPOINT_EVERY = 1
+POLICIES = "policies"
 
 
 @dataclasses.dataclass
@@ -42,40 +73,177 @@ def plan(spec: StudySpec):
     return all_groups, all_configs
 
 
+def effective_spec(spec: StudySpec) -> dict[str, Any]:
+    """The spec as run: as written, with the budget after any --scale. A checkpoint resumes
+    only under the same effective spec."""
+    return {**spec.raw, "total_env_steps": spec.total_env_steps}
+
+
 def run_study(
     spec: StudySpec,
     out_dir: str | Path,
     *,
     max_runs_per_chunk: int | None = None,
     progress: Callable[[str, int, int], Any] | None = None,
+    checkpoint_every: int = DEFAULT_CHECKPOINT_EVERY,
+    resume: bool = False,
 ) -> StudyOutcome:
-    """Run every group of `spec` and write `out_dir`. `progress(label, done, total)` is optional."""
+    """Run every group of `spec` and write `out_dir`. `progress(label, done, total)` is optional.
+
+    Checkpoints every `checkpoint_every` segments and at the end of every chunk; with `resume`,
+    continues from the last checkpoint of an earlier run of the same spec.
+    """
     all_groups, all_configs = plan(spec)
     out_dir = Path(out_dir)
+    _check_out_dir(out_dir)
+    directory = checkpoint_dir(out_dir)
+    if resume:
+        store = StudyCheckpoints.resume(directory, effective_spec(spec))
+    else:
+        store = StudyCheckpoints.start(directory, effective_spec(spec), spec.digest)
+    try:
+        started = _restore(store, spec, all_groups) if resume else []
+        saver = _StudySaver(store, checkpoint_every, started)
+        group_results = [
+            run_group(group, spec.evaluation, max_runs_per_chunk=max_runs_per_chunk,
+                      on_segment=_reporter(group, progress), progress=started[i] if i < len(started) else None,
+                      checkpoints=saver.for_group(i))
+            for i, group in enumerate(all_groups)
+        ]
+        table = R.table_from_groups(spec.name, group_results)
+        manifest = _manifest(spec, all_configs, group_results, resumed=resume)
+        if jax.process_index() == 0:
+            summary = markdown(summary_rows(table), f"{spec.name}: final scores per configuration")
+            R.write_study(out_dir, table, manifest, extra_files={"summary.md": summary},
+                          extra_dirs={POLICIES: store.directory / "final"})
+    except BaseException:
+        store.close()  # the checkpoints stay for --resume
+        raise
+    store.remove()
+    return StudyOutcome(spec, out_dir, group_results, manifest, table)
+
+
+def _check_out_dir(out_dir: Path) -> None:
+    try:
+        out_dir.parent.mkdir(parents=True, exist_ok=True)
+    except (OSError, ValueError) as error:  # ValueError: a NUL byte in the path
+        raise R.ResultsError(f"cannot create {out_dir.parent}: {error}") from None
+    if out_dir.exists() and not out_dir.is_dir():
+        raise R.ResultsError(f"{out_dir} exists and is not a directory; refusing to overwrite it")
     if out_dir.exists() and not R.is_study_dir(out_dir) and any(out_dir.iterdir()):
         raise R.ResultsError(f"{out_dir} exists and is not a jaxrl_suite study directory; refusing to overwrite it")
-    started = time.perf_counter()
-    group_results = []
-    for group in all_groups:
-        algo = group.algorithm
-        budget = algo.num_iterations(group.static) * algo.steps_per_iteration(group.static) * len(group.runs)
-        label = f"{group.label} on {group.env_id} ({len(group.runs)} runs)"
-        done = 0
 
-        def on_segment(steps: int, label=label, budget=budget) -> None:
-            nonlocal done
-            done += steps
-            if progress:
-                progress(label, done, budget)
 
-        group_results.append(run_group(group, spec.evaluation, max_runs_per_chunk=max_runs_per_chunk, on_segment=on_segment))
-    wall = time.perf_counter() - started
-    table = R.table_from_groups(spec.name, group_results)
-    manifest = {
+def _reporter(group: Group, progress: Callable[[str, int, int], Any] | None) -> Callable[[int], None]:
+    """run_group's `on_segment` increments, summed into `progress(label, done, total)` calls."""
+    algo = group.algorithm
+    budget = algo.num_iterations(group.static) * algo.steps_per_iteration(group.static) * len(group.runs)
+    label = f"{group.label} on {group.env_id} ({len(group.runs)} runs)"
+    done = 0
+
+    def on_segment(steps: int) -> None:
+        nonlocal done
+        done += steps
+        if progress:
+            progress(label, done, budget)
+
+    return on_segment
+
+
+# ---------------------------------------------------------------------------------------------
+# checkpoints
+
+
+class _StudySaver:
+    """Saves the whole study (every started group) whenever the runner of one group asks."""
+
+    def __init__(self, store: StudyCheckpoints, every: int, started: list[GroupProgress]):
+        if every < 1:
+            raise ValueError(f"checkpoint_every must be >= 1, got {every}")
+        self.store, self.every, self.started = store, every, list(started)
+
+    def for_group(self, index: int) -> "_GroupSaver":
+        return _GroupSaver(self, index, self.every)
+
+    def save(self, index: int, progress: GroupProgress) -> None:
+        self.started[index:] = [progress]  # the groups before it are finished
+        position = {"groups": [_progress_json(p) for p in self.started]}
+        records = {str(i): p.records for i, p in enumerate(self.started)}
+        self.store.save(position, records, progress.carry)
+
+
+@dataclasses.dataclass
+class _GroupSaver:
+    """One group's view of the study saver (runner.Checkpoints)."""
+
+    study: _StudySaver
+    index: int
+    every: int
+
+    def save(self, progress: GroupProgress) -> None:
+        self.study.save(self.index, progress)
+
+    def save_final(self, chunk: int, carry: Carry) -> None:
+        self.study.store.save_final(self.index, chunk, carry)
+
+
+def _progress_json(progress: GroupProgress) -> dict[str, Any]:
+    return {"layout": dataclasses.asdict(progress.layout), "chunk": progress.chunk, "segment": progress.segment,
+            "wall_clock_s": progress.wall_clock_s, "compile_s": progress.compile_s}
+
+
+def _restore(store: StudyCheckpoints, spec: StudySpec, all_groups: list[Group]) -> list[GroupProgress]:
+    """The progress of every group the checkpoint had started, records and carry included."""
+    entries = _checked_position(store, all_groups)
+    records_target = {str(i): empty_records(all_groups[i], spec.evaluation, e["layout"]) for i, e in enumerate(entries)}
+    last = len(entries) - 1
+    mid_chunk = entries[last]["segment"] > 0
+    carry_target = carry_shapes(all_groups[last], spec.evaluation, entries[last]["layout"].padded, along_runs()) if mid_chunk else None
+    records, carry = store.restore(records_target, carry_target)
+    return [
+        GroupProgress(e["layout"], records[str(i)], e["chunk"], e["segment"], carry if i == last else None,
+                      e["wall_clock_s"], e["compile_s"])
+        for i, e in enumerate(entries)
+    ]
+
+
+def _checked_position(store: StudyCheckpoints, all_groups: list[Group]) -> list[dict[str, Any]]:
+    """The saved position, checked against the plan and the devices before anything is restored."""
+    devices = runs_mesh().size
+    try:
+        entries = [
+            {"layout": ChunkLayout(**{k: int(v) for k, v in e["layout"].items()}), "chunk": int(e["chunk"]),
+             "segment": int(e["segment"]), "wall_clock_s": float(e["wall_clock_s"]), "compile_s": float(e["compile_s"])}
+            for e in store.position()["groups"]
+        ]
+    except (KeyError, TypeError, ValueError, AttributeError) as error:
+        raise CheckpointError(f"{store.directory}: the checkpoint's position is malformed ({error!r})") from None
+    if not 1 <= len(entries) <= len(all_groups):
+        raise CheckpointError(f"{store.directory}: the checkpoint has {len(entries)} groups; the spec has {len(all_groups)}")
+    for i, (entry, group) in enumerate(zip(entries, all_groups)):
+        layout = entry["layout"]
+        finished = entry["chunk"] == layout.count and entry["segment"] == 0
+        if layout.runs_per_chunk < 1 or -(-len(group.runs) // layout.runs_per_chunk) != layout.count or (i < len(entries) - 1 and not finished):
+            raise CheckpointError(f"{store.directory}: the checkpoint's position does not match the spec's group {i}")
+        if not layout.fits(devices):
+            raise CheckpointError(
+                f"{store.directory}: the checkpoint splits group {i} into chunks of {layout.padded} runs, which "
+                f"{devices} devices cannot share evenly; resume with the device count it was written with"
+            )
+    return entries
+
+
+# ---------------------------------------------------------------------------------------------
+# the manifest
+
+
+def _manifest(spec: StudySpec, all_configs, group_results: list[GroupResult], *, resumed: bool) -> dict[str, Any]:
+    return {
         "study": spec.name,
         "spec": spec.raw,
         "spec_digest": spec.digest,
         "total_env_steps_requested": spec.raw.get("total_env_steps"),
+        "total_env_steps": spec.total_env_steps,
         "tuning_seeds": list(spec.tuning_seeds),
         "test_seeds": list(spec.test_seeds),
         "evaluation": dataclasses.asdict(spec.evaluation),
@@ -94,16 +262,18 @@ def run_study(
                 "wall_clock_s": round(r.wall_clock_s, 3),
                 "first_segment_with_compile_s": round(r.compile_s, 3),
                 "diverged_runs": int(np.sum(r.metrics["diverged"][:, -1])),
+                "chunks": dataclasses.asdict(r.layout),
+                "final_states": f"{POLICIES}/{i}",
             }
-            for r in group_results
+            for i, r in enumerate(group_results)
         ],
         "env_steps_per_config": _steps_per_config(group_results),
-        "wall_clock_s": round(wall, 3),
+        # Training time summed over groups (and over the runs of a resumed study).
+        "wall_clock_s": round(sum(r.wall_clock_s for r in group_results), 3),
+        "resumed_from_checkpoint": resumed,
+        "processes": jax.process_count(),
         **R.environment_record(),
     }
-    summary = markdown(summary_rows(table), f"{spec.name}: final scores per configuration")
-    R.write_study(out_dir, table, manifest, extra_files={"summary.md": summary})
-    return StudyOutcome(spec, out_dir, group_results, manifest, table)
 
 
 def _steps_per_config(group_results) -> dict[str, dict[str, int]]:
@@ -115,3 +285,42 @@ def _steps_per_config(group_results) -> dict[str, dict[str, int]]:
             by_config = spent.setdefault(r.group.label, {})
             by_config[str(run.config_id)] = by_config.get(str(run.config_id), 0) + per_run
     return spent
+
+
+# ---------------------------------------------------------------------------------------------
+# final states
+
+
+@dataclasses.dataclass
+class FinalStates:
+    """The final carry of every run of one group, read back from a study directory."""
+
+    group: Group
+    evaluation: EvalSettings
+    carry: Carry  # leading axis: group.runs, in order; carry.state is the algorithm's state
+
+    def evaluate(self, keys: jax.Array | None = None) -> np.ndarray:
+        """Each run's evaluation return; by default with the keys of its last recorded evaluation."""
+        return evaluate_states(self.group, self.evaluation, self.carry, keys)
+
+
+def load_final_states(out_dir: str | Path, algo: str, env: str, *, group: int | None = None) -> FinalStates:
+    """The final states of the runs of algorithm label `algo` on environment `env` in a study
+    directory. `group` (the manifest's group index) picks one when a search over a shape
+    setting made several groups for the pair."""
+    out_dir = Path(out_dir)
+    _, manifest = R.read_study(out_dir)
+    spec = parse_spec({**manifest["spec"], "total_env_steps": manifest["total_env_steps"]})
+    all_groups, _ = plan(spec)
+    matches = [i for i, g in enumerate(all_groups) if g.label == algo and g.env_id == env and group in (None, i)]
+    if len(matches) != 1:
+        known = ", ".join(f"{i}: {g.label} on {g.env_id}" for i, g in enumerate(all_groups))
+        raise R.ResultsError(f"{len(matches)} groups of {out_dir} match algo={algo!r}, env={env!r}, group={group}; groups: {known}")
+    index = matches[0]
+    chosen = all_groups[index]
+    layout = ChunkLayout(**manifest["groups"][index]["chunks"])
+    target = carry_shapes(chosen, spec.evaluation, layout.padded, jax.sharding.SingleDeviceSharding(jax.local_devices()[0]))
+    chunks = [restore_tree(out_dir / POLICIES / str(index) / str(c), target) for c in range(layout.count)]
+    real = [min(layout.runs_per_chunk, len(chosen.runs) - c * layout.runs_per_chunk) for c in range(layout.count)]
+    carry = jax.tree.map(lambda *xs: jnp.concatenate([x[:n] for x, n in zip(xs, real)]), *chunks)
+    return FinalStates(chosen, spec.evaluation, carry)
