@@ -6,6 +6,7 @@ import contextlib
 import time
 
 from rich.console import Console
+from rich.markup import escape  # spec names and labels are printed as text, never read as markup
 from rich.progress import BarColumn, Progress, ProgressColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 from rich.text import Text
@@ -47,31 +48,31 @@ def progress(quiet: bool):
 def print_plan(spec, scale: float) -> None:
     seeds = f"{len(spec.tuning_seeds)} tuning + {len(spec.test_seeds)} test seeds"
     scaled = f" (scaled by {scale})" if scale != 1.0 else ""
-    out.print(f"[bold]{spec.name}[/bold]: {', '.join(spec.envs)}; {spec.total_env_steps:,} env steps per run{scaled}; {seeds}")
+    out.print(f"[bold]{escape(spec.name)}[/bold]: {', '.join(spec.envs)}; {spec.total_env_steps:,} env steps per run{scaled}; {seeds}")
     from jaxrl_suite.spec import configs
 
     for algo in spec.algorithms:
         n = len(configs(algo))
-        out.print(f"  {algo.label}: {algo.algorithm.name}, {n} config{'s' * (n != 1)}"
+        out.print(f"  {escape(algo.label)}: {algo.algorithm.name}, {n} config{'s' * (n != 1)}"
                   + (f" ({algo.method} search over {', '.join(d.name for d in algo.dimensions)})" if algo.dimensions else ""))
 
 
 def print_summary(outcome) -> None:
     from jaxrl_suite.summary import summary_rows
 
-    table = Table(title=f"{outcome.spec.name}: final training return (each seed's last 100 episodes; mean ± std over seeds)")
+    table = Table(title=f"{escape(outcome.spec.name)}: final training return (each seed's last 100 episodes; mean ± std over seeds)")
     for column in ("algo", "env", "config", "setting", "env steps", "tuning seeds", "test seeds", "eval (test)", "diverged"):
         table.add_column(column, justify="left" if column in ("algo", "env", "setting") else "right")
     cell = lambda v: "—" if v is None else f"{v[0]:.1f} ± {v[1]:.1f}"
     for row in summary_rows(outcome.table):
         table.add_row(
-            row["algo"], row["env"], str(row["config"]), row["setting"] or "—", f"{row['env_steps']:,}",
+            escape(row["algo"]), row["env"], str(row["config"]), row["setting"] or "—", f"{row['env_steps']:,}",
             cell(row["tune_train"]), cell(row["test_train"]),
             "—" if row["test_eval"] is None else f"{row['test_eval']:.1f}", str(row["diverged"]),
         )
     out.print(table)
     manifest = outcome.manifest
-    out.print(f"wall-clock {manifest['wall_clock_s']:.1f} s on {', '.join(manifest['devices'])}; results in {outcome.out_dir}/")
+    out.print(f"wall-clock {manifest['wall_clock_s']:.1f} s on {', '.join(manifest['devices'])}; results in {escape(str(outcome.out_dir))}/")
 
 
 def print_reproduction(rows) -> None:

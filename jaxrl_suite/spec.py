@@ -44,7 +44,7 @@ import numpy as np
 
 from jaxrl_suite.algos import ALGORITHMS
 from jaxrl_suite.algos.base import Algorithm
-from jaxrl_suite.runner import EvalSettings, Group, Run
+from jaxrl_suite.runner import EvalSettings, Group, Run, Schedule
 
 TOP_KEYS = {"name", "description", "envs", "total_env_steps", "tuning_seeds", "test_seeds",
             "evaluation", "algorithms", "references"}
@@ -55,6 +55,15 @@ REFERENCE_KEYS = {"env", "algo", "metric", "value", "spread", "seeds", "source",
 #: how a published number was measured (defined in jaxrl_suite/reproduce.py)
 REFERENCE_METRICS = ("train_return_last100", "eval_stochastic_164", "last_episode_return")
 DEFAULT_TEST_SEED_START = 1000
+
+# Bounds that keep a spec runnable. A seed becomes a 32-bit JAX PRNG key (larger seeds would
+# collide with smaller ones); programs count iterations, steps and shapes in int32; the host
+# keeps every run's record of every evaluation.
+MAX_SEED = 2**32 - 1
+MAX_INT32 = 2**31 - 1
+MAX_RUNS = 1_000_000  # (configuration, seed, environment) runs in one study
+MAX_EVALUATIONS = 100_000  # per run
+MAX_NAME_LENGTH = 128
 
 # Hyperparameter ranges by name; a spec outside them is refused before compiling.
 HPARAM_RANGES = {
@@ -141,8 +150,10 @@ def parse_spec(raw: Mapping[str, Any], *, scale: float = 1.0) -> StudySpec:
         raise SpecError("SPEC", "a spec is a TOML table")
     _unknown(raw, TOP_KEYS, "")
     name = _required(raw, "name", str, "")
-    if not name or any(c in name for c in "/\\") or name.startswith("."):
-        raise SpecError("name", f"must be a non-empty name without slashes, got {name!r}")
+    if (not name or any(c in name for c in "/\\") or name.startswith(".") or not name.isprintable()
+            or len(name) > MAX_NAME_LENGTH):
+        raise SpecError("name", f"must be a printable name of 1-{MAX_NAME_LENGTH} characters without slashes, "
+                                f"not starting with '.', got {name!r}")
     envs = tuple(_list_of(raw, "envs", str))
     if not envs:
         raise SpecError("envs", "list at least one environment id")
@@ -172,6 +183,9 @@ def parse_spec(raw: Mapping[str, Any], *, scale: float = 1.0) -> StudySpec:
         raise SpecError("algorithms", f"labels must be unique, got {labels}; set `label` to tell them apart")
     if any(a.method != "none" for a in parsed) and not tuning:
         raise SpecError("tuning_seeds", "a search needs tuning seeds to select configurations on")
+    runs = sum(_count_configs(a) for a in parsed) * (len(tuning) + len(test)) * len(envs)
+    if runs > MAX_RUNS:
+        raise SpecError("algorithms", f"{runs:,} runs (configurations x seeds x environments); at most {MAX_RUNS:,} per study")
     references = raw.get("references", [])
     if not isinstance(references, list):
         raise SpecError("references", "must be an array of tables ([[references]])")
@@ -239,6 +253,12 @@ def check_groups(spec: StudySpec, groups_: Sequence[Group]) -> None:
     index = {algo.label: i for i, algo in enumerate(spec.algorithms)}
     for group in groups_:
         algo, where = group.algorithm, f"algorithms[{index[group.label]}]"
+        iterations = algo.num_iterations(group.static)
+        if iterations > MAX_INT32:
+            raise SpecError("total_env_steps", f"{iterations:,} iterations of {algo.name}; at most {MAX_INT32:,}")
+        if iterations and Schedule.of(group, spec.evaluation).segments > MAX_EVALUATIONS:
+            raise SpecError("evaluation.every_env_steps", f"{Schedule.of(group, spec.evaluation).segments:,} evaluations "
+                                                          f"per run; at most {MAX_EVALUATIONS:,}: evaluate less often")
         if not algo.supports(group.env, group.env.default_params):
             kind = "discrete" if algo.action_kinds == "discrete" else "continuous"
             raise SpecError(f"{where}.algorithm", f"{algo.name} needs {kind} actions; {group.env_id} does not have them")
@@ -287,14 +307,14 @@ def _list_of(table: Mapping[str, Any], key: str, kind: type) -> list[Any]:
 def _seeds(table: Mapping[str, Any], key: str, start: int) -> list[int]:
     value = table.get(key, [])
     if isinstance(value, int) and not isinstance(value, bool):
-        if value < 0:
-            raise SpecError(key, f"a seed count must be >= 0, got {value}")
+        if not 0 <= value <= MAX_RUNS:
+            raise SpecError(key, f"a seed count must be in 0..{MAX_RUNS:,}, got {value}")
         return list(range(start, start + value))
     if not isinstance(value, list):
         raise SpecError(key, f"must be a count or a list of integers, got {value!r}")
     seeds = [_typed(v, int, f"{key}[{i}]") for i, v in enumerate(value)]
-    if any(s < 0 for s in seeds):
-        raise SpecError(key, "seeds must be non-negative")
+    if any(not 0 <= s <= MAX_SEED for s in seeds):
+        raise SpecError(key, f"seeds must be in 0..2**32 - 1 (32-bit PRNG keys), got {seeds}")
     if len(set(seeds)) != len(seeds):
         raise SpecError(key, f"repeated seeds in {seeds}")
     return seeds
@@ -325,6 +345,9 @@ def _evaluation(table: Any) -> EvalSettings:
         raise SpecError("evaluation.every_env_steps", f"must be positive, got {settings.every_env_steps}")
     if settings.episodes < 0:
         raise SpecError("evaluation.episodes", f"must be >= 0, got {settings.episodes}")
+    for field in ("episodes", "max_steps"):
+        if getattr(settings, field) > MAX_INT32:
+            raise SpecError(f"evaluation.{field}", f"must be at most {MAX_INT32}, got {getattr(settings, field)}")
     if settings.max_steps <= 0:
         raise SpecError("evaluation.max_steps", f"must be positive, got {settings.max_steps}")
     return settings
@@ -409,30 +432,35 @@ def _algorithm(table: Mapping[str, Any], where: str, envs: Sequence[str], total:
     num_configs = 1
     if method == "random":
         num_configs = _required(search, "num_configs", int, where + ".search.")
-        if num_configs < 1:
-            raise SpecError(where + ".search.num_configs", f"must be >= 1, got {num_configs}")
+        if not 1 <= num_configs <= MAX_RUNS:
+            raise SpecError(where + ".search.num_configs", f"must be in 1..{MAX_RUNS:,}, got {num_configs}")
     elif "num_configs" in search:
         raise SpecError(where + ".search.num_configs", "only a random search takes num_configs")
     search_seed = _typed(search.get("seed", 0), int, where + ".search.seed")
+    if search_seed < 0:
+        raise SpecError(where + ".search.seed", f"must be >= 0, got {search_seed}")
+    if method == "grid" and math.prod(len(d.values) for d in dimensions) > MAX_RUNS:
+        raise SpecError(where + ".search.space", f"a grid of {math.prod(len(d.values) for d in dimensions):,} "
+                                                 f"configurations; at most {MAX_RUNS:,}")
 
     # Instantiate a Static per distinct shape now, so a bad combination fails here.
     spec = AlgoSpec(label, algo, preset, static, hparams, method, tuple(dimensions), num_configs, search_seed)
     for config in configs(spec)[: 1 if not any(d.static for d in dimensions) else None]:
         try:
             algo.Static(**{**config.static, "total_env_steps": total})
-        except TypeError as error:
+        except (TypeError, ValueError) as error:
             raise SpecError(where + ".static", str(error)) from None
     return spec
 
 
 def _static_value(value: Any, default: Any, field: str) -> Any:
     if isinstance(default, tuple):
-        if not isinstance(value, list) or not all(isinstance(v, int) and not isinstance(v, bool) and v > 0 for v in value):
+        if not isinstance(value, list) or not all(isinstance(v, int) and not isinstance(v, bool) and 0 < v <= MAX_INT32 for v in value):
             raise SpecError(field, f"must be a list of positive integers, got {value!r}")
         return tuple(value)
     value = _typed(value, type(default), field)
-    if isinstance(default, int) and not isinstance(default, bool) and value <= 0:
-        raise SpecError(field, f"must be positive, got {value}")
+    if isinstance(default, int) and not isinstance(default, bool) and not 0 < value <= MAX_INT32:
+        raise SpecError(field, f"must be a positive integer of at most {MAX_INT32}, got {value}")
     return value
 
 
@@ -476,6 +504,12 @@ def _dimension(name: str, value: Any, field: str, static: bool, static_defaults:
             raise SpecError(f"{field}.{kind}", f"log_uniform needs low > 0, got {low}")
         return Dimension(name, kind, low=low, high=high)
     raise SpecError(field, f"must be a list of values or a distribution table, got {value!r}")
+
+
+def _count_configs(algo: AlgoSpec) -> int:
+    if algo.method == "grid":
+        return math.prod(len(d.values) for d in algo.dimensions)
+    return algo.num_configs if algo.method == "random" else 1
 
 
 def _draw(rng: np.random.Generator, d: Dimension) -> Any:
