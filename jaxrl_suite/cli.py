@@ -135,21 +135,25 @@ def _processes_problem(args) -> str | None:
 
 
 def _run(args) -> int:
-    import tomllib
-
-    from jaxrl_suite.checkpoint import CheckpointError
-    from jaxrl_suite.results import ResultsError
-    from jaxrl_suite.spec import SpecError, load_spec, parse_spec
-
     problem = _processes_problem(args)
     if problem:
         print(f"jaxrl-suite: error: {problem}", file=sys.stderr)
         return BAD_INPUT
     if args.distributed or args.coordinator_address:
-        from jaxrl_suite.runner import start_processes
+        from jaxrl_suite.hosts import start_processes
 
-        # Before anything touches JAX; only process 0 prints.
-        args.quiet = start_processes(args.coordinator_address, args.num_processes, args.process_id) != 0 or args.quiet
+        try:  # before anything touches JAX (so before the rest of the suite is imported)
+            process = start_processes(args.coordinator_address, args.num_processes, args.process_id)
+        except (ValueError, RuntimeError) as error:  # no cluster detected, or the coordinator is unreachable
+            print(f"jaxrl-suite: error: cannot join the multi-process run: {error}", file=sys.stderr)
+            return BAD_INPUT
+        args.quiet = args.quiet or process != 0  # only process 0 prints
+
+    import tomllib
+
+    from jaxrl_suite.checkpoint import CheckpointError
+    from jaxrl_suite.results import ResultsError
+    from jaxrl_suite.spec import SpecError, load_spec, parse_spec
     from jaxrl_suite.study import plan, run_study
 
     try:

@@ -201,8 +201,8 @@ def _one_run(algo: Algorithm, env, static, evaluation: EvalSettings, iterations:
     def init_one(key, hp):
         init_key, eval_key = jax.random.split(key)
         state = algo.init(init_key, hp, static, env, env_params)
-        return Carry(state=state, iteration=jnp.zeros((), jnp.int32), diverged=jnp.array(False),
-                     eval_key=eval_key, last_eval_key=eval_key)
+        return _strongly_typed(Carry(state=state, iteration=jnp.zeros((), jnp.int32), diverged=jnp.array(False),
+                                     eval_key=eval_key, last_eval_key=eval_key))
 
     def advance_one(carry: Carry, hp):
         def iteration(carry: Carry, _):
@@ -225,9 +225,16 @@ def _one_run(algo: Algorithm, env, static, evaluation: EvalSettings, iterations:
             eval_key, key = jax.random.split(carry.eval_key)
             record["eval_return"] = evaluate(algo, carry.state, key, static, eval_env, env_params, evaluation)
             carry = carry.replace(eval_key=eval_key, last_eval_key=key)
-        return carry, record
+        return _strongly_typed(carry), record
 
     return init_one, advance_one
+
+
+def _strongly_typed(tree: Any) -> Any:
+    """The pytree without weakly typed leaves (same dtypes, same values). Arrays restored from
+    a checkpoint are never weakly typed; a carry that was would make the program compile again
+    after a resume."""
+    return jax.tree.map(lambda x: jax.lax.convert_element_type(x, jnp.result_type(x)), tree)
 
 
 def evaluation_env(env):
@@ -272,8 +279,7 @@ def carry_shapes(group: Group, evaluation: EvalSettings, batch: int, sharding) -
     """The carry of `batch` runs as ShapeDtypeStructs placed by `sharding` (a restore target)."""
     init, _ = group_programs(group, evaluation)
     keys, hp = _abstract_inputs(group, batch, sharding)
-    return jax.tree.map(lambda s: jax.ShapeDtypeStruct(s.shape, s.dtype, sharding=sharding, weak_type=s.weak_type),
-                        jax.eval_shape(init, keys, hp))
+    return jax.tree.map(lambda s: jax.ShapeDtypeStruct(s.shape, s.dtype, sharding=sharding), jax.eval_shape(init, keys, hp))
 
 
 def _tree_bytes(tree: Any) -> int:
@@ -570,23 +576,6 @@ def evaluate_states(group: Group, evaluation: EvalSettings, carry: Carry, keys: 
 def _evaluator(algo: Algorithm, env, static, evaluation: EvalSettings):
     eval_env = evaluation_env(env)
     return jax.jit(jax.vmap(lambda state, key: evaluate(algo, state, key, static, eval_env, env.default_params, evaluation)))
-
-
-# ---------------------------------------------------------------------------------------------
-# processes
-
-
-def start_processes(coordinator_address: str | None = None, num_processes: int | None = None,
-                    process_id: int | None = None) -> int:
-    """Join a multi-process run before anything else touches JAX; returns this process's index.
-
-    Without arguments JAX finds the cluster itself (TPU pods, SLURM, Open MPI). Every process
-    then runs the same study; the runs axis is split over all processes' devices.
-    """
-    # CPU processes exchange data over gloo; the option only concerns the CPU backend.
-    jax.config.update("jax_cpu_collectives_implementation", "gloo")
-    jax.distributed.initialize(coordinator_address=coordinator_address, num_processes=num_processes, process_id=process_id)
-    return jax.process_index()
 
 
 # ---------------------------------------------------------------------------------------------

@@ -12,7 +12,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-import jaxrl_suite.runner
+import jaxrl_suite.hosts
 import jaxrl_suite.study
 from jaxrl_suite.cli import main
 from jaxrl_suite.spec import SpecError, parse_spec
@@ -64,7 +64,7 @@ def no_training_and_no_network(monkeypatch):
         raise ValidInput
 
     monkeypatch.setattr(jaxrl_suite.study, "run_study", reached_training)
-    monkeypatch.setattr(jaxrl_suite.runner, "start_processes", lambda *args: 0)
+    monkeypatch.setattr(jaxrl_suite.hosts, "start_processes", lambda *args: 0)
 
 
 class ValidInput(Exception):
