@@ -1,0 +1,73 @@
+"""One tiny PPO CartPole study shared by the reliability, device and host tests.
+
+8 runs (2 learning rates x 4 seeds), 4 segments of 2048 env steps: one compile per process.
+lr = 1e30 overflows the parameters in the first segment, so half the runs are diverged (flagged
+and frozen) from then on: every comparison below also checks that the flag survives.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+
+from jaxrl_suite import results as R
+
+SPEC_TOML = """
+name = "tiny-scale"
+envs = ["gymnax/CartPole-v1"]
+total_env_steps = 8192
+tuning_seeds = 4
+test_seeds = []
+[evaluation]
+every_env_steps = 2048
+episodes = 4
+max_steps = 200
+[[algorithms]]
+algorithm = "ppo"
+preset = "cleanrl"
+static = { num_envs = 4, num_steps = 64, hidden_sizes = [32, 32] }
+[algorithms.search]
+space = { lr = [1e-3, 1e30] }
+"""
+RUNS = 8
+DIVERGING = slice(4, 8)  # the lr = 1e30 runs, in plan order
+ALGO, ENV = "ppo", "gymnax/CartPole-v1"
+REPO = Path(__file__).resolve().parent.parent
+
+
+def write_spec(directory: Path, text: str = SPEC_TOML) -> Path:
+    path = directory / "spec.toml"
+    path.write_text(text)
+    return path
+
+
+def cli_process(*args: str, env: dict[str, str] | None = None, **popen) -> subprocess.Popen:
+    """`python -m jaxrl_suite.cli ARGS` in a fresh process (XLA flags must be set before JAX loads)."""
+    environment = {k: v for k, v in os.environ.items() if k != "XLA_FLAGS"}
+    environment.update({"JAX_PLATFORMS": "cpu", **(env or {})})
+    return subprocess.Popen([sys.executable, "-m", "jaxrl_suite.cli", *args], cwd=REPO, env=environment,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, **popen)
+
+
+def finish(process: subprocess.Popen, timeout: float = 600) -> str:
+    """Wait for a CLI process; its stderr, after checking it succeeded."""
+    out, err = process.communicate(timeout=timeout)
+    assert process.returncode == 0, f"exit {process.returncode}\n{out}\n{err}"
+    return err
+
+
+def assert_same_table(a: Path, b: Path) -> None:
+    """Two study directories hold the same results, bit for bit (NaN equal to NaN)."""
+    table_a, _ = R.read_study(a)
+    table_b, _ = R.read_study(b)
+    assert table_a.column_names == table_b.column_names
+    for name in table_a.column_names:
+        x, y = table_a[name].to_numpy(zero_copy_only=False), table_b[name].to_numpy(zero_copy_only=False)
+        if x.dtype.kind == "f":
+            assert np.array_equal(x, y, equal_nan=True), name
+        else:
+            assert (x == y).all(), name
