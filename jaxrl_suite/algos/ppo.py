@@ -12,6 +12,11 @@ a constant rate is ratio 1).
 
 Truncation is not termination: the target bootstraps from V(final_obs) when an episode was cut
 by a time limit and from 0 when it terminated.
+
+PPO's relatives reuse its pieces rather than copy them: `init_state`, `collect`, `gae`,
+`finish_iteration` and `act` serve A2C and REINFORCE too, and `update` takes keywords that swap
+the policy objective (DPO, SPO), the network, the optimiser and the advantage estimator (the
+Tang & Zhang variants in ppo_variants.py).
 """
 
 from __future__ import annotations
@@ -143,13 +148,18 @@ def optimizer(hp: HParams, static: Static) -> optax.GradientTransformation:
 
 
 def init(key, hp: HParams, static: Static, env, env_params) -> TrainState:
+    return init_state(key, static, env, env_params, network(env, static), optimizer(hp, static))
+
+
+def init_state(key, static, env, env_params, net, tx: optax.GradientTransformation) -> TrainState:
+    """Reset the vectorised environments and initialise `net` and its optimiser `tx`."""
     venv = vec_env(env, static)
     key, net_key, env_key = jax.random.split(key, 3)
     obs, env_state = venv.reset(env_key, env_params)
-    params = network(env, static).init(net_key, obs)
+    params = net.init(net_key, obs)
     return TrainState(
         params=params,
-        opt_state=optimizer(hp, static).init(params),
+        opt_state=tx.init(params),
         env_state=env_state,
         obs=obs,
         key=key,
@@ -158,10 +168,13 @@ def init(key, hp: HParams, static: Static, env, env_params) -> TrainState:
     )
 
 
-def collect(state: TrainState, static: Static, env, env_params, gamma) -> tuple[TrainState, Transition]:
-    """Run the current policy for `num_steps` steps in every environment."""
+def collect(state: TrainState, static: Static, env, env_params, gamma, net=None) -> tuple[TrainState, Transition]:
+    """Run the current policy for `num_steps` steps in every environment.
+
+    `net` is PPO's actor-critic unless given: any module whose call returns (policy, value).
+    """
     venv = vec_env(env, static, gamma)
-    net = network(env, static)
+    net = network(env, static) if net is None else net
     discrete = net.discrete
 
     def step(carry, _):
@@ -212,7 +225,23 @@ def gae(traj: Transition, next_value: jax.Array, gamma, gae_lambda) -> tuple[jax
     return advantages, advantages + traj.value
 
 
-def loss_fn(params, net, batch, hp: HParams, static: Static):
+def gae_advantages(traj: Transition, next_value: jax.Array, hp: HParams) -> tuple[jax.Array, jax.Array]:
+    """PPO's estimator: GAE with the run's own gamma and lambda."""
+    return gae(traj, next_value, hp.gamma, hp.gae_lambda)
+
+
+def standardize(x: jax.Array) -> jax.Array:
+    """Zero mean and unit standard deviation (the epsilon guards a constant batch)."""
+    return (x - x.mean()) / (x.std() + 1e-8)
+
+
+def clipped_surrogate(log_ratio: jax.Array, advantages: jax.Array, hp: HParams) -> jax.Array:
+    """PPO's per-sample objective, to be maximised: min(r A, clip(r, 1 - eps, 1 + eps) A)."""
+    ratio = jnp.exp(log_ratio)
+    return jnp.minimum(ratio * advantages, jnp.clip(ratio, 1.0 - hp.clip_eps, 1.0 + hp.clip_eps) * advantages)
+
+
+def loss_fn(params, net, batch, hp: HParams, static: Static, objective=clipped_surrogate):
     traj, advantages, targets = batch
     dist, value = net.apply(params, traj.obs)
     log_prob = D.log_prob(dist, traj.action, net.discrete)
@@ -224,31 +253,43 @@ def loss_fn(params, net, batch, hp: HParams, static: Static):
         value_loss = 0.5 * jnp.mean((value - targets) ** 2)
 
     if static.normalize_advantages:
-        advantages = (advantages - advantages.mean()) / (advantages.std() + 1e-8)
-    ratio = jnp.exp(log_prob - traj.log_prob)
-    surrogate = jnp.minimum(
-        ratio * advantages, jnp.clip(ratio, 1.0 - hp.clip_eps, 1.0 + hp.clip_eps) * advantages
-    )
-    policy_loss = -jnp.mean(surrogate)
+        advantages = standardize(advantages)
+    policy_loss = -jnp.mean(objective(log_prob - traj.log_prob, advantages, hp))
     entropy = jnp.mean(D.entropy(dist, net.discrete))
     total = policy_loss + hp.vf_coef * value_loss - hp.ent_coef * entropy
     return total, (policy_loss, value_loss, entropy)
 
 
-def update(state: TrainState, hp: HParams, static: Static, env, env_params):
-    """One iteration: collect a batch, then `update_epochs` x `num_minibatches` gradient steps."""
-    net = network(env, static)
-    tx = optimizer(hp, static)
-    state, traj = collect(state, static, env, env_params, hp.gamma)
+def update(
+    state: TrainState,
+    hp: HParams,
+    static: Static,
+    env,
+    env_params,
+    *,
+    objective=clipped_surrogate,
+    net=None,
+    tx=None,
+    advantages_fn=gae_advantages,
+):
+    """One iteration: collect a batch, then `update_epochs` x `num_minibatches` gradient steps.
 
-    next_value = net.apply(state.params, traj.final_obs, method=ActorCritic.value)
-    advantages, targets = gae(traj, next_value, hp.gamma, hp.gae_lambda)
+    The keywords are for PPO's relatives: `objective(log_ratio, advantages, hp)` replaces the
+    clipped surrogate; `net` and `tx` the actor-critic and its optimiser (built from `hp` when
+    not given); `advantages_fn(traj, next_value, hp) -> (advantages, value targets)` replaces GAE.
+    """
+    net = network(env, static) if net is None else net
+    tx = optimizer(hp, static) if tx is None else tx
+    state, traj = collect(state, static, env, env_params, hp.gamma, net)
+
+    next_value = net.apply(state.params, traj.final_obs, method=net.value)
+    advantages, targets = advantages_fn(traj, next_value, hp)
     batch_size = steps_per_iteration(static)
     flat = jax.tree.map(lambda x: x.reshape((batch_size, *x.shape[2:])), (traj, advantages, targets))
 
     def minibatch_step(carry, minibatch):
         params, opt_state = carry
-        (loss, aux), grads = jax.value_and_grad(loss_fn, has_aux=True)(params, net, minibatch, hp, static)
+        (loss, aux), grads = jax.value_and_grad(loss_fn, has_aux=True)(params, net, minibatch, hp, static, objective)
         updates, opt_state = tx.update(grads, opt_state, params)
         return (optax.apply_updates(params, updates), opt_state), (loss, *aux)
 
@@ -263,23 +304,29 @@ def update(state: TrainState, hp: HParams, static: Static, env, env_params):
     (params, opt_state), (loss, policy_loss, value_loss, entropy) = jax.lax.scan(
         epoch, (state.params, state.opt_state), jax.random.split(epoch_key, static.update_epochs)
     )
+    stats = dict(policy_loss=policy_loss.mean(), value_loss=value_loss.mean(), entropy=entropy.mean())
+    return finish_iteration(state.replace(key=key), traj, params, opt_state, loss.mean(), **stats)
+
+
+def finish_iteration(state: TrainState, traj: Transition, params, opt_state, loss, **stats):
+    """Record the episodes that ended in `traj`, keep the new parameters, report the metrics."""
     tracker = state.tracker.record(traj.returned_episode, traj.episode_return)
     state = state.replace(
-        params=params, opt_state=opt_state, key=key, tracker=tracker, update_count=state.update_count + 1
+        params=params, opt_state=opt_state, tracker=tracker, update_count=state.update_count + 1
     )
-    metrics = episode_metrics(tracker, loss.mean(), params)
-    metrics.update(policy_loss=policy_loss.mean(), value_loss=value_loss.mean(), entropy=entropy.mean())
+    metrics = episode_metrics(tracker, loss, params)
+    metrics.update(stats)
     return state, metrics
 
 
-def act(state: TrainState, obs, key, static: Static, env, env_params, deterministic: bool):
+def act(state: TrainState, obs, key, static: Static, env, env_params, deterministic: bool, net=None):
     """Actions for a batch of raw observations, normalised with the training statistics."""
-    net = network(env, static)
+    net = network(env, static) if net is None else net
     if static.network == "mlp":
         obs = obs.reshape((obs.shape[0], -1))
     if static.normalize_obs:
         obs = normalize_observation(obs, observation_statistics(vec_env(env, static), state.env_state))
-    dist = net.apply(state.params, obs, method=ActorCritic.policy)
+    dist = net.apply(state.params, obs, method=net.policy)
     if deterministic:
         return D.mode(dist, net.discrete)
     return D.sample(key, dist, net.discrete)
@@ -292,6 +339,13 @@ def check_static(static: Static, env) -> list[tuple[str, str]]:
         errors.append(
             ("num_minibatches", f"num_envs x num_steps = {batch} is not divisible by num_minibatches = {static.num_minibatches}")
         )
+    return errors + check_rollout_and_network(static, env)
+
+
+def check_rollout_and_network(static, env) -> list[tuple[str, str]]:
+    """The checks every algorithm built on `collect` and `network` needs (A2C, REINFORCE too)."""
+    errors = []
+    batch = steps_per_iteration(static)
     if static.total_env_steps < batch:
         errors.append(("total_env_steps", f"{static.total_env_steps} is less than one iteration ({batch} env steps)"))
     if static.network not in ("mlp", "cnn"):
