@@ -28,6 +28,7 @@ import functools
 import math
 import os
 import time
+import warnings
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Protocol
 
@@ -43,19 +44,19 @@ from jaxrl_suite.envs.wrappers import ClipAction
 
 RUNS_AXIS = "runs"
 
-#: Every device's share of a chunk is padded to at least this many runs. XLA's CPU backend
-#: lowers a vmapped dot over 1-3 runs with other kernels than over 4 or more, which changes
-#: float rounding, so a run alone would not reproduce the same run inside a batch
-#: (tests/test_runner.py checks this).
-MIN_CHUNK = 4
+#: Every device runs its runs in blocks of exactly this many (the last block padded by repeating
+#: a run). XLA picks dot kernels by problem size, so the float rounding of a vmapped program
+#: depends on its batch size: measured on CPU with a 64x64 PPO network, batches of 12, 16 and 64
+#: all round differently, while a run padded into a batch of 16 reproduces itself bit for bit at
+#: any position. A fixed block size therefore makes a run's numbers independent of how many other
+#: runs the study has, how they are chunked and how many devices share them; they depend on the
+#: block size alone, which the manifest records (`--runs-per-device` changes it, e.g. on a GPU).
+RUNS_PER_DEVICE = 16
 
 #: The share of a device's free memory one chunk may use. Conservative: on CPU the "device" is
 #: the host's memory, shared with Python, the OS and anything else running.
 MEMORY_FRACTION = 0.25
 
-#: First guess of a run's peak memory in a segment, as a multiple of its carry (rollouts and
-#: activations come on top of parameters and optimiser state); XLA's analysis then checks it.
-CARRY_TO_PEAK = 8
 
 
 @dataclasses.dataclass(frozen=True)
@@ -292,17 +293,18 @@ def _tree_bytes(tree: Any) -> int:
 
 @dataclasses.dataclass(frozen=True)
 class ChunkLayout:
-    """How a group's runs are cut into equal chunks, so one program serves every chunk."""
+    """How a group's runs are cut into chunks of one fixed program batch."""
 
     runs_per_chunk: int  # real runs in each chunk (the last chunk may have fewer)
-    padded: int  # the program's batch: a multiple of the device count, >= MIN_CHUNK per device
+    padded: int  # the program's batch: runs per device x devices
     count: int
 
     @classmethod
-    def for_runs(cls, n_runs: int, max_per_chunk: int | None, devices: int) -> "ChunkLayout":
-        size = n_runs if not max_per_chunk else min(n_runs, max_per_chunk)
-        per_device = max(MIN_CHUNK, math.ceil(size / devices))
-        return cls(size, per_device * devices, math.ceil(n_runs / size))
+    def for_runs(cls, n_runs: int, max_per_chunk: int | None, devices: int,
+                 per_device: int = RUNS_PER_DEVICE) -> "ChunkLayout":
+        padded = per_device * devices
+        size = min(n_runs, padded, max_per_chunk or padded)
+        return cls(size, padded, math.ceil(n_runs / size))
 
     def runs_of(self, runs: Sequence[Run], chunk: int) -> tuple[list[Run], int]:
         """A chunk's runs padded to the program's batch by repeating its last run, and how many are real."""
@@ -310,36 +312,39 @@ class ChunkLayout:
         return part + [part[-1]] * (self.padded - len(part)), len(part)
 
     def fits(self, devices: int) -> bool:
-        """Whether this layout's chunks split evenly over `devices` with MIN_CHUNK runs or more each."""
-        return self.padded % devices == 0 and self.padded // devices >= MIN_CHUNK
+        """Whether this layout's chunks split evenly over `devices`."""
+        return self.padded % devices == 0
 
 
 def choose_layout(group: Group, evaluation: EvalSettings, *, max_runs_per_chunk: int | None = None,
-                  memory_budget: int | None = None) -> ChunkLayout:
-    """`max_runs_per_chunk` when given; otherwise as many runs per device as fit in
-    `memory_budget` bytes per device (default: MEMORY_FRACTION of a device's free memory).
+                  runs_per_device: int | None = None, memory_budget: int | None = None) -> ChunkLayout:
+    """Blocks of `runs_per_device` (default RUNS_PER_DEVICE) runs on every device.
 
-    The first guess comes from the carry's size (no compiling); XLA's memory analysis of the
-    program compiled at that size (the executable the run then uses) checks it, and a chunk
-    that would not fit is shrunk in proportion.
+    `max_runs_per_chunk` only limits how many real runs share a chunk, so it never changes a
+    result. The default block is checked against `memory_budget` bytes per device (default:
+    MEMORY_FRACTION of a device's free memory) with XLA's memory analysis of the program; if it
+    does not fit, the block shrinks in proportion and a warning says that the numbers will then
+    round differently from the default block. An explicit `runs_per_device` is taken as given.
     """
     devices = runs_mesh().size
-    n_runs = len(group.runs)
-    if max_runs_per_chunk:
-        return ChunkLayout.for_runs(n_runs, max_runs_per_chunk, devices)
-    # Every process must cut the same chunks: they all use process 0's budget.
-    budget = _same_on_every_process(memory_budget or memory_budget_per_device())
-    per_run = carry_bytes_per_run(group, evaluation) * CARRY_TO_PEAK
-    layout = ChunkLayout.for_runs(n_runs, max(MIN_CHUNK, budget // per_run) * devices, devices)
-    measured = program_bytes_per_device(group, evaluation, layout.padded // devices)
-    if measured > budget:
-        per_device = max(MIN_CHUNK, layout.padded // devices * budget // measured)
-        layout = ChunkLayout.for_runs(n_runs, per_device * devices, devices)
-    return layout
+    per_device = runs_per_device or RUNS_PER_DEVICE
+    if runs_per_device is None:
+        # Every process must cut the same chunks: they all use process 0's budget.
+        budget = _same_on_every_process(memory_budget or memory_budget_per_device())
+        measured = program_bytes_per_device(group, evaluation, per_device)
+        if measured > budget:
+            per_device = max(1, per_device * budget // measured)
+            warnings.warn(
+                f"{group.label} on {group.env_id}: {RUNS_PER_DEVICE} runs per device need {measured / 2**20:.0f} MiB, "
+                f"more than the {budget / 2**20:.0f} MiB budget; running {per_device} per device, so the numbers will "
+                f"round differently from the default block size (recorded in the manifest)",
+                stacklevel=2,
+            )
+    return ChunkLayout.for_runs(len(group.runs), max_runs_per_chunk, devices, per_device)
 
 
 def carry_bytes_per_run(group: Group, evaluation: EvalSettings) -> int:
-    return math.ceil(_tree_bytes(carry_shapes(group, evaluation, MIN_CHUNK, _first_device())) / MIN_CHUNK)
+    return math.ceil(_tree_bytes(carry_shapes(group, evaluation, RUNS_PER_DEVICE, _first_device())) / RUNS_PER_DEVICE)
 
 
 def program_bytes_per_device(group: Group, evaluation: EvalSettings, per_device: int) -> int:
@@ -429,9 +434,10 @@ class Checkpoints(Protocol):
 
 
 def start_group(group: Group, evaluation: EvalSettings, *, max_runs_per_chunk: int | None = None,
-                memory_budget: int | None = None) -> GroupProgress:
+                runs_per_device: int | None = None, memory_budget: int | None = None) -> GroupProgress:
     """A group's progress before its first segment: its chunk layout and empty records."""
-    layout = choose_layout(group, evaluation, max_runs_per_chunk=max_runs_per_chunk, memory_budget=memory_budget)
+    layout = choose_layout(group, evaluation, max_runs_per_chunk=max_runs_per_chunk, runs_per_device=runs_per_device,
+                           memory_budget=memory_budget)
     return GroupProgress(layout, empty_records(group, evaluation, layout))
 
 
@@ -450,6 +456,7 @@ def run_group(
     evaluation: EvalSettings,
     *,
     max_runs_per_chunk: int | None = None,
+    runs_per_device: int | None = None,
     on_segment: Callable[[int], None] | None = None,
     progress: GroupProgress | None = None,
     checkpoints: Checkpoints | None = None,
@@ -462,7 +469,7 @@ def run_group(
     """
     if progress is None:
         started = time.perf_counter()
-        progress = start_group(group, evaluation, max_runs_per_chunk=max_runs_per_chunk)
+        progress = start_group(group, evaluation, max_runs_per_chunk=max_runs_per_chunk, runs_per_device=runs_per_device)
         # Choosing the chunk size may compile the program: count it as compile time.
         progress.compile_s = progress.wall_clock_s = time.perf_counter() - started
     schedule = Schedule.of(group, evaluation)
@@ -560,14 +567,15 @@ class Blocks:
 # final states
 
 
-def evaluate_states(group: Group, evaluation: EvalSettings, carry: Carry, keys: jax.Array | None = None) -> np.ndarray:
+def evaluate_states(group: Group, evaluation: EvalSettings, carry: Carry, keys: jax.Array | None = None,
+                    runs_per_device: int = RUNS_PER_DEVICE) -> np.ndarray:
     """Each run's evaluation return under the policy in `carry` (leading axis: runs), with the
     runner's own evaluation. `keys` default to each run's latest evaluation key, which
     reproduces the eval_return recorded at the run's last checkpoint."""
     keys = carry.last_eval_key if keys is None else keys
     n = keys.shape[0]
-    # Padded to MIN_CHUNK runs, as the runner pads its chunks, for the same float rounding.
-    pad = lambda x: jnp.concatenate([x, jnp.repeat(x[-1:], max(0, MIN_CHUNK - n), axis=0)])
+    # Padded to the runner's block size, for the same float rounding as the recorded evaluation.
+    pad = lambda x: jnp.concatenate([x, jnp.repeat(x[-1:], max(0, runs_per_device - n), axis=0)])
     returns = _evaluator(group.algorithm, group.env, group.static, evaluation)(jax.tree.map(pad, carry.state), pad(keys))
     return np.asarray(returns)[:n]
 

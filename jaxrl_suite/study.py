@@ -84,6 +84,7 @@ def run_study(
     out_dir: str | Path,
     *,
     max_runs_per_chunk: int | None = None,
+    runs_per_device: int | None = None,
     progress: Callable[[str, int, int], Any] | None = None,
     checkpoint_every: int = DEFAULT_CHECKPOINT_EVERY,
     resume: bool = False,
@@ -105,7 +106,7 @@ def run_study(
         started = _restore(store, spec, all_groups) if resume else []
         saver = _StudySaver(store, checkpoint_every, started)
         group_results = [
-            run_group(group, spec.evaluation, max_runs_per_chunk=max_runs_per_chunk,
+            run_group(group, spec.evaluation, max_runs_per_chunk=max_runs_per_chunk, runs_per_device=runs_per_device,
                       on_segment=_reporter(group, progress), progress=started[i] if i < len(started) else None,
                       checkpoints=saver.for_group(i))
             for i, group in enumerate(all_groups)

@@ -8,7 +8,7 @@ from study_fixtures import RUNS, assert_same_table, cli_process, finish, write_s
 from jaxrl_suite import results as R
 from jaxrl_suite import runner
 from jaxrl_suite.cli import main
-from jaxrl_suite.runner import MIN_CHUNK, ChunkLayout, choose_layout
+from jaxrl_suite.runner import RUNS_PER_DEVICE, ChunkLayout, choose_layout
 from jaxrl_suite.spec import load_spec
 from jaxrl_suite.study import plan
 
@@ -32,7 +32,7 @@ def test_four_devices_give_the_same_results_as_one(one_device, spec_file, tmp_pa
     assert_same_table(one_device, out)
     manifest = R.read_study(out)[1]
     assert len(manifest["devices"]) == 4
-    assert manifest["groups"][0]["chunks"]["padded"] == 4 * MIN_CHUNK  # 8 runs, 4 per device
+    assert manifest["groups"][0]["chunks"]["padded"] == 4 * RUNS_PER_DEVICE  # every device: one full block
 
 
 def free_loopback_port() -> int:
@@ -73,28 +73,25 @@ def group(spec):
     return group
 
 
-def test_layout_pads_every_device_to_min_chunk_and_covers_all_runs():
-    for runs, limit, devices in [(8, None, 1), (8, None, 4), (5, 2, 1), (10_000, 2_500, 8), (3, None, 2)]:
+def test_layout_gives_every_device_one_fixed_block_and_covers_all_runs():
+    for runs, limit, devices in [(8, None, 1), (8, None, 4), (5, 2, 1), (10_000, 2_500, 8), (3, None, 2), (40, None, 1)]:
         layout = ChunkLayout.for_runs(runs, limit, devices)
-        assert layout.fits(devices) and layout.runs_per_chunk <= layout.padded
+        assert layout.fits(devices) and layout.padded == RUNS_PER_DEVICE * devices
+        assert layout.runs_per_chunk <= min(layout.padded, limit or layout.padded)
         assert layout.runs_per_chunk * layout.count >= runs > layout.runs_per_chunk * (layout.count - 1)
 
 
-def test_chunk_size_follows_the_memory_budget(spec, group, monkeypatch):
-    evaluation = spec.evaluation
-    per_run = runner.carry_bytes_per_run(group, evaluation)
-    def analysis(group, evaluation, per_device):  # stands in for XLA's memory analysis
-        return per_device * per_run * 20  # 20x the carry: more than the first guess (CARRY_TO_PEAK)
-
-    monkeypatch.setattr(runner, "program_bytes_per_device", analysis)
-    roomy = choose_layout(group, evaluation, memory_budget=per_run * 20 * 1_000)
-    assert (roomy.padded, roomy.count) == (RUNS, 1)  # everything fits in one chunk
-    tight = choose_layout(group, evaluation, memory_budget=per_run * 20 * 6)
-    # The estimate from the carry allowed 6 * 20 / 8 = 15 runs (capped at 8); XLA's measurement
-    # says 6 fit, so the chunk shrinks to 6 runs (2 chunks).
-    assert (tight.runs_per_chunk, tight.count) == (6, 2)
-    assert choose_layout(group, evaluation, memory_budget=1).runs_per_chunk == MIN_CHUNK  # never below
-    assert choose_layout(group, evaluation, max_runs_per_chunk=3).runs_per_chunk == 3  # the flag decides
+def test_block_size_is_fixed_unless_memory_forbids_it(spec, group, monkeypatch):
+    evaluation, per_run = spec.evaluation, 1_000
+    monkeypatch.setattr(runner, "program_bytes_per_device", lambda group, evaluation, per_device: per_device * per_run)
+    roomy = choose_layout(group, evaluation, memory_budget=per_run * 1_000)
+    assert (roomy.padded, roomy.count) == (RUNS_PER_DEVICE, 1)  # more memory never means bigger blocks
+    with pytest.warns(UserWarning, match="round differently"):
+        tight = choose_layout(group, evaluation, memory_budget=per_run * 6)
+    assert (tight.padded, tight.runs_per_chunk, tight.count) == (6, 6, 2)
+    assert choose_layout(group, evaluation, runs_per_device=4).padded == 4  # given explicitly: taken as is
+    limited = choose_layout(group, evaluation, max_runs_per_chunk=3, memory_budget=per_run * 1_000)
+    assert (limited.padded, limited.runs_per_chunk, limited.count) == (RUNS_PER_DEVICE, 3, -(-RUNS // 3))
 
 
 def test_memory_budget_is_a_positive_share_of_free_memory():

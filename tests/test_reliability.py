@@ -19,7 +19,7 @@ from jaxrl_suite import results as R
 from jaxrl_suite.checkpoint import MARKER, checkpoint_dir
 from jaxrl_suite.cli import main
 from jaxrl_suite.spec import load_spec
-from jaxrl_suite.runner import group_programs
+from jaxrl_suite.runner import RUNS_PER_DEVICE, group_programs
 from jaxrl_suite.study import load_final_states, plan, run_study
 
 
@@ -78,7 +78,7 @@ def test_finished_study_keeps_final_states_and_no_checkpoints(reference):
     assert table.num_rows == RUNS * 4
     assert not checkpoint_dir(reference).exists()
     (group,) = manifest["groups"]
-    assert group["chunks"] == {"runs_per_chunk": RUNS, "padded": RUNS, "count": 1}
+    assert group["chunks"] == {"runs_per_chunk": RUNS, "padded": RUNS_PER_DEVICE, "count": 1}
     assert (reference / group["final_states"] / "0").is_dir()
     diverged = table["diverged"].to_numpy().reshape(RUNS, 4)
     assert diverged[DIVERGING].all() and not diverged[:4].any()  # lr 1e30: flagged from the first segment

@@ -13,13 +13,13 @@ from jaxrl_suite.study import plan
 EVAL = {"every_env_steps": 2_048, "episodes": 4, "max_steps": 200}
 
 
-def cartpole_spec(lrs, seeds, steps=8_192, hparams=None):
+def cartpole_spec(lrs, seeds, steps=8_192, hparams=None, hidden=(32, 32)):
     return parse_spec({
         "name": "t", "envs": ["gymnax/CartPole-v1"], "total_env_steps": steps,
         "tuning_seeds": list(range(seeds)), "test_seeds": [], "evaluation": EVAL,
         "algorithms": [{
             "algorithm": "ppo", "preset": "cleanrl",
-            "static": {"num_envs": 4, "num_steps": 64, "hidden_sizes": [32, 32]},
+            "static": {"num_envs": 4, "num_steps": 64, "hidden_sizes": list(hidden)},
             "hparams": hparams or {},
             "search": {"method": "grid", "space": {"lr": lrs}},
         }],
@@ -66,6 +66,15 @@ def test_padded_chunks_do_not_change_results(batch_of_16):
     _, chunked = run(cartpole_spec(BATCH_LRS, seeds=4), max_runs_per_chunk=5)  # 5+5+5+1 (+4 padding)
     for name in ("train_return", "eval_return", "episodes", "loss"):
         np.testing.assert_allclose(chunked.metrics[name], batch_of_16.metrics[name], rtol=1e-5, atol=1e-5)
+
+
+def test_a_run_gives_the_same_numbers_in_groups_of_different_sizes():
+    # Before every device ran fixed blocks of runs, a 64x64 network rounded differently in
+    # groups of 12 and 16 runs (XLA chooses dot kernels by size).
+    _, sixteen = run(cartpole_spec(BATCH_LRS, seeds=4, hidden=(64, 64)))
+    _, twelve = run(cartpole_spec(BATCH_LRS[:3], seeds=4, hidden=(64, 64)))
+    for name in ("train_return", "eval_return", "episodes", "loss"):
+        np.testing.assert_array_equal(twelve.metrics[name], sixteen.metrics[name][:12])
 
 
 def test_absurd_learning_rate_is_flagged_and_other_runs_are_unaffected(batch_of_16):
