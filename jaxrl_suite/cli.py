@@ -37,7 +37,11 @@ def build_parser() -> argparse.ArgumentParser:
                      "directory there is replaced atomically, anything else is never overwritten")
     run.add_argument("--quiet", action="store_true", help="no progress bar and no summary table; errors still print")
     run.add_argument("--max-runs-per-chunk", type=_positive_int, metavar="N",
-                     help="run at most N runs at once per compiled program (bounds memory; results do not change)")
+                     help="put at most N real runs in each chunk (results do not change)")
+    run.add_argument("--runs-per-device", type=_positive_int, metavar="N",
+                     help="each device runs blocks of N runs (default 16, checked against free memory); a run's "
+                          "numbers are bit-identical for the same N whatever the chunking or device count, but N "
+                          "itself changes float rounding (recorded in the manifest). Raise it on a GPU")
     run.add_argument("--scale", type=_scale, default=1.0, metavar="F",
                      help="multiply the spec's total_env_steps by F in (0, 1] for a quick smoke run (recorded in the manifest)")
     run.add_argument("--resume", action="store_true",
@@ -50,6 +54,24 @@ def build_parser() -> argparse.ArgumentParser:
     hosts.add_argument("--coordinator-address", type=_host_port, metavar="HOST:PORT", help="process 0's address")
     hosts.add_argument("--num-processes", type=_positive_int, metavar="N", help="how many processes take part")
     hosts.add_argument("--process-id", type=int, metavar="I", help="this process's index, 0..N-1")
+
+    reproduce = sub.add_parser(
+        "reproduce", help="run a spec with published references and write a comparison table",
+        description="Run a study whose spec carries [[references]] (published values with their metric "
+                    "definition, source and tolerance), then write <results-dir>/<name>.md and .csv comparing "
+                    "ours with the published numbers (verdict per row) and a learning-curve figure.")
+    reproduce.add_argument("spec", metavar="SPEC", help="path to a study spec (.toml) with [[references]]")
+    reproduce.add_argument("--results-dir", default="results", metavar="DIR",
+                           help="where the table, CSV, figure and the study directory go (default: results)")
+    reproduce.add_argument("--quiet", action="store_true", help="no progress bar and no table; errors still print")
+    reproduce.add_argument("--max-runs-per-chunk", type=_positive_int, metavar="N",
+                     help="put at most N real runs in each chunk (results do not change)")
+    reproduce.add_argument("--runs-per-device", type=_positive_int, metavar="N",
+                     help="each device runs blocks of N runs (default 16, checked against free memory); a run's "
+                          "numbers are bit-identical for the same N whatever the chunking or device count, but N "
+                          "itself changes float rounding (recorded in the manifest). Raise it on a GPU")
+    reproduce.add_argument("--scale", type=_scale, default=1.0, metavar="F",
+                           help="multiply the budget by F in (0, 1] for a smoke run; rows become 'not comparable'")
 
     report = sub.add_parser(
         "report", help="write report.md and figures for a results directory (or an external table)",
@@ -113,6 +135,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if args.command == "run":
             return _run(args)
+        if args.command == "reproduce":
+            return _reproduce(args)
         if args.command == "report":
             return _report(args)
         if args.command == "list":
@@ -176,13 +200,56 @@ def _run(args) -> int:
         console.print_plan(spec, args.scale)
     try:
         with console.progress(quiet=args.quiet) as report:
-            outcome = run_study(spec, out, max_runs_per_chunk=args.max_runs_per_chunk, progress=report,
+            outcome = run_study(spec, out, max_runs_per_chunk=args.max_runs_per_chunk, runs_per_device=args.runs_per_device,
+                                progress=report,
                                 checkpoint_every=args.checkpoint_every, resume=args.resume)
     except (ResultsError, CheckpointError) as error:
         print(f"jaxrl-suite: error: {error}", file=sys.stderr)
         return BAD_INPUT
     if not args.quiet:
         console.print_summary(outcome)
+    return 0
+
+
+def _reproduce(args) -> int:
+    from jaxrl_suite import reproduce as RP
+    from jaxrl_suite.results import ResultsError, write_text_files
+    from jaxrl_suite.spec import SpecError, load_spec, parse_spec
+    from jaxrl_suite.study import plan, run_study
+
+    try:
+        spec = load_spec(args.spec)
+        if args.scale != 1.0:
+            spec = parse_spec({**spec.raw}, scale=args.scale)
+        if not spec.references:
+            raise SpecError("references", "a reproduction needs at least one [[references]] table")
+        plan(spec)
+    except (SpecError, ResultsError) as error:
+        print(f"jaxrl-suite: error: {error}", file=sys.stderr)
+        return BAD_INPUT
+
+    from jaxrl_suite import console
+
+    results_dir = Path(args.results_dir)
+    if not args.quiet:
+        console.print_plan(spec, args.scale)
+    try:
+        with console.progress(quiet=args.quiet) as report:
+            outcome = run_study(spec, results_dir / spec.name, max_runs_per_chunk=args.max_runs_per_chunk,
+                                runs_per_device=args.runs_per_device, progress=report)
+    except ResultsError as error:
+        print(f"jaxrl-suite: error: {error}", file=sys.stderr)
+        return BAD_INPUT
+    rows = RP.compare(spec, outcome.table, args.scale)
+    figure = RP.learning_curves(outcome.out_dir / "learning_curves.png", spec, outcome.table, rows)
+    manifest = {**outcome.manifest, "spec_path": args.spec}
+    written = write_text_files(results_dir, {
+        f"{spec.name}.md": RP.markdown(spec, rows, manifest, f"{spec.name}/{figure.name}"),
+        f"{spec.name}.csv": RP.csv_text(rows),
+    })
+    if not args.quiet:
+        console.print_reproduction(rows)
+        console.out.print("wrote " + ", ".join(str(p) for p in written) + f" and {outcome.out_dir}/")
     return 0
 
 
