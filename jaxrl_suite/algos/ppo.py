@@ -366,7 +366,10 @@ def _blines(num_envs, num_steps, epochs, lr, max_grad_norm, total, env_id, ent_c
     # gymnax-blines: learning rate moves from lr_begin to lr_end over the first 5% of steps.
     ratio = 1.0 if lr_end is None else lr_end / lr
     return Preset(
-        static=dict(num_envs=num_envs, num_steps=num_steps, num_minibatches=4, update_epochs=epochs, total_env_steps=total),
+        static=dict(
+            num_envs=num_envs, num_steps=num_steps, num_minibatches=4, update_epochs=epochs, total_env_steps=total,
+            activation="relu",  # gymnax-blines' separate actor/critic MLPs use ReLU hidden layers
+        ),
         hparams=dict(lr=lr, lr_final_ratio=ratio, lr_decay_fraction=0.05, ent_coef=ent_coef, max_grad_norm=max_grad_norm),
         source="gymnax-blines PPO configuration (gymnax README, agents/<env>/ppo.yaml)",
         env_id=env_id,
