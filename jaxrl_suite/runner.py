@@ -190,7 +190,12 @@ def programs(algo: Algorithm, env, static, evaluation: EvalSettings, iterations:
     call of the same group reuses the same executables.
     """
     init_one, advance_one = _one_run(algo, env, static, evaluation, iterations)
-    return jax.jit(jax.vmap(init_one)), jax.jit(jax.vmap(advance_one), donate_argnums=0)
+    # Runs are initialised one after another (lax.map), not vmapped: orthogonal weight init does
+    # a QR decomposition, and jaxlib 0.10.2's batched LAPACK QR on CPU can deadlock its thread
+    # pool (seen here: both pool threads waiting in lapack_sgeqrf_ffi's ParallelBatchMap).
+    # Init runs once per chunk, so doing it sequentially costs nothing measurable.
+    init = jax.jit(lambda keys, hps: jax.lax.map(lambda args: init_one(*args), (keys, hps)))
+    return init, jax.jit(jax.vmap(advance_one), donate_argnums=0)
 
 
 def _one_run(algo: Algorithm, env, static, evaluation: EvalSettings, iterations: int):
