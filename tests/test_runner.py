@@ -88,10 +88,13 @@ def test_absurd_learning_rate_is_flagged_and_other_runs_are_unaffected(batch_of_
 
 
 def test_budget_is_rounded_down_to_whole_iterations_and_segments_cover_it():
+    from jaxrl_suite.runner import Schedule
+
     spec = cartpole_spec([1e-3], seeds=1, steps=5_000)  # 256 steps per iteration -> 19 iterations
-    group, result = run(spec)
-    assert result.env_steps[-1] == 19 * 256
-    assert np.all(np.diff(result.env_steps) > 0)
+    (group,), _ = plan(spec)
+    steps = Schedule.of(group, spec.evaluation).env_steps()
+    assert steps[-1] == 19 * 256 and np.all(np.diff(steps) > 0)
+    assert steps[0] == segment_iterations(group.algorithm, group.static, spec.evaluation) * 256
 
 
 def test_episode_tracker_matches_a_plain_reference():
