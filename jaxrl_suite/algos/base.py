@@ -69,6 +69,46 @@ class EpisodeTracker:
         return jnp.where(filled > 0, total / jnp.maximum(filled, 1), jnp.nan)
 
 
+@struct.dataclass
+class ReplayBuffer:
+    """A fixed-capacity ring buffer of transitions (any pytree) for off-policy algorithms.
+
+    Each leaf of `data` has a leading `capacity` axis; once full, new transitions overwrite the
+    oldest. It lives inside the train state, so a batch of runs keeps a batch of buffers.
+    """
+
+    data: Any
+    position: jax.Array  # the slot the next transition goes to (int32)
+    size: jax.Array  # filled slots, at most capacity (int32)
+
+    @classmethod
+    def create(cls, example: Any, capacity: int) -> "ReplayBuffer":
+        """An empty buffer for transitions shaped like `example` (one transition, no batch axis)."""
+        data = jax.tree.map(lambda x: jnp.zeros((capacity, *jnp.shape(x)), jnp.asarray(x).dtype), example)
+        return cls(data=data, position=jnp.zeros((), jnp.int32), size=jnp.zeros((), jnp.int32))
+
+    @property
+    def capacity(self) -> int:
+        return jax.tree.leaves(self.data)[0].shape[0]
+
+    def add(self, batch: Any) -> "ReplayBuffer":
+        """Append a batch (leading axis n <= capacity), overwriting the oldest slots when full."""
+        n = jax.tree.leaves(batch)[0].shape[0]
+        slots = (self.position + jnp.arange(n)) % self.capacity
+        data = jax.tree.map(lambda store, new: store.at[slots].set(new), self.data, batch)
+        return ReplayBuffer(
+            data=data,
+            position=(self.position + n) % self.capacity,
+            size=jnp.minimum(self.size + n, self.capacity),
+        )
+
+    def sample(self, key, batch_size: int) -> Any:
+        """`batch_size` transitions drawn uniformly, with replacement, from the filled slots
+        (as SB3's buffer samples, which CleanRL uses)."""
+        index = jax.random.randint(key, (batch_size,), 0, jnp.maximum(self.size, 1))
+        return jax.tree.map(lambda store: store[index], self.data)
+
+
 def all_finite(tree: Any) -> jax.Array:
     """True when every floating leaf of a pytree is finite."""
     leaves = [x for x in jax.tree.leaves(tree) if jnp.issubdtype(jnp.asarray(x).dtype, jnp.floating)]

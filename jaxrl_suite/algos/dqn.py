@@ -1,0 +1,333 @@
+"""Deep Q-Networks (Mnih et al. 2015), with optional double DQN (van Hasselt et al. 2016).
+
+One iteration collects `train_frequency` steps from each of `num_envs` environments with an
+ε-greedy policy, writes them into a replay buffer, then takes one gradient step on a uniformly
+sampled batch once `learning_starts` env steps have been collected. The target network moves
+towards the online one, `θ⁻ ← τ θ + (1 − τ) θ⁻`, whenever the env-step count passes a
+multiple of `target_update_period`: τ = 1 is the classic hard copy, a small τ with a period of
+one iteration is Polyak averaging.
+
+The replay buffer is a fixed-capacity ring buffer of arrays inside the train state
+(`base.ReplayBuffer`), so a batch of runs is one vmapped program. Sampling is uniform with
+replacement over the filled slots (as SB3's buffer, which CleanRL uses, samples).
+
+Every scalar hyperparameter lives in `HParams` and is traced: the learning rate, γ, τ, the
+ε schedule (from `epsilon_start` to `epsilon_end` linearly over the first
+`exploration_fraction` of the budget) and even `learning_starts`, which only gates updates
+with `jnp.where`. Shapes and loop lengths (buffer capacity, batch size, envs, train
+frequency, target update period, network) are `Static`.
+
+Defaults are CleanRL's `dqn.py`/`dqn_jax.py` for CartPole-v1 (CleanRL docs/rl-algorithms/dqn.md:
+1 env, Adam lr 2.5e-4, buffer 10,000, batch 128, γ 0.99, target copy every 500 steps (τ = 1),
+ε 1 → 0.05 over 50% of the steps, learning starts at 10,000 steps, a gradient step every 10
+steps, MLP 120-84 relu, MSE loss, no gradient clipping; published 488.69 ± 16.11 (torch) and
+498.38 ± 2.29 (jax) at 500k steps, 3 seeds).
+
+Truncation is not termination: the stored next state is `info["final_obs"]` (the state the
+episode was cut at, not the reset one) and the target bootstraps from it unless the episode
+terminated.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any, NamedTuple
+
+import jax
+import jax.numpy as jnp
+import optax
+from flax import struct
+
+from jaxrl_suite.algos.base import Algorithm, EpisodeTracker, Preset, ReplayBuffer, episode_metrics
+from jaxrl_suite.envs.wrappers import EpisodeStatistics, FlattenObservation, VecEnv
+from jaxrl_suite.networks import ACTIVATIONS, Head, torso
+
+
+@dataclasses.dataclass(frozen=True)
+class Static:
+    total_env_steps: int = 500_000
+    num_envs: int = 1
+    train_frequency: int = 10  # env steps per env between gradient steps (one iteration)
+    buffer_size: int = 10_000
+    batch_size: int = 128
+    target_update_period: int = 500  # env steps between target updates
+    double_dqn: bool = False
+    loss: str = "mse"  # "mse" or "huber" (δ = 1, SB3's smooth L1)
+    network: str = "mlp"  # "mlp" or "cnn" (MinAtar)
+    hidden_sizes: tuple[int, ...] = (120, 84)
+    activation: str = "relu"
+    layer_norm: bool = False
+
+
+@struct.dataclass
+class HParams:
+    lr: float = 2.5e-4
+    gamma: float = 0.99
+    tau: float = 1.0
+    epsilon_start: float = 1.0
+    epsilon_end: float = 0.05
+    exploration_fraction: float = 0.5
+    learning_starts: float = 10_000.0  # env steps before the first gradient step
+    adam_eps: float = 1e-8
+
+
+class Rollout(NamedTuple):
+    """What an ε-greedy rollout records per step (time-major, then envs)."""
+
+    obs: jax.Array
+    action: jax.Array
+    reward: jax.Array
+    terminated: jax.Array
+    done: jax.Array  # terminated or truncated
+    final_obs: jax.Array  # the true next state, never a reset observation
+    returned_episode: jax.Array
+    episode_return: jax.Array
+
+
+class Transition(NamedTuple):
+    """What the replay buffer stores."""
+
+    obs: jax.Array
+    action: jax.Array
+    reward: jax.Array
+    next_obs: jax.Array  # the true next state: info["final_obs"], never a reset observation
+    terminated: jax.Array
+
+
+@struct.dataclass
+class TrainState:
+    params: Any
+    target_params: Any
+    opt_state: Any
+    buffer: ReplayBuffer
+    env_state: Any
+    obs: jax.Array
+    key: jax.Array
+    tracker: EpisodeTracker
+    env_steps: jax.Array  # int32, env steps collected so far (all envs)
+    epsilon: jax.Array  # the exploration rate of the latest step; `act` samples with it
+
+
+def steps_per_iteration(static: Static) -> int:
+    return static.num_envs * static.train_frequency
+
+
+def vec_env(env, static) -> VecEnv:
+    if static.network == "mlp" and len(env.observation_space(env.default_params).shape) > 1:
+        env = FlattenObservation(env)
+    return VecEnv(EpisodeStatistics(env), static.num_envs)
+
+
+def network(env, static, init_gain: float = 1.0) -> Head:
+    """Q(s, ·): a torso and one linear output per action (the gain only shapes initialisation)."""
+    actions = env.action_space(env.default_params).n
+    body = torso(static.network, static.hidden_sizes, static.activation, static.layer_norm)
+    return Head(body, actions, gain=init_gain)
+
+
+def optimizer(hp: HParams) -> optax.GradientTransformation:
+    return optax.adam(hp.lr, eps=hp.adam_eps)
+
+
+def epsilon(hp, static, env_steps) -> jax.Array:
+    """ε after `env_steps` steps: linear from `epsilon_start` to `epsilon_end` over the first
+    `exploration_fraction` of the budget, then flat (CleanRL's and SB3's schedule)."""
+    duration = hp.exploration_fraction * static.total_env_steps
+    progress = jnp.where(duration > 0, jnp.minimum(env_steps / jnp.maximum(duration, 1.0), 1.0), 1.0)
+    return hp.epsilon_start + (hp.epsilon_end - hp.epsilon_start) * progress
+
+
+def epsilon_greedy(key, q_values: jax.Array, eps) -> jax.Array:
+    """Greedy actions over the last axis, each replaced by a uniformly random one with
+    probability `eps` (independently per leading index, i.e. per env)."""
+    explore_key, action_key = jax.random.split(key)
+    batch = q_values.shape[:-1]
+    explore = jax.random.uniform(explore_key, batch) < eps
+    random_action = jax.random.randint(action_key, batch, 0, q_values.shape[-1])
+    return jnp.where(explore, random_action, jnp.argmax(q_values, axis=-1))
+
+
+def init(key, hp: HParams, static: Static, env, env_params) -> TrainState:
+    venv = vec_env(env, static)
+    key, net_key, env_key = jax.random.split(key, 3)
+    obs, env_state = venv.reset(env_key, env_params)
+    params = network(env, static).init(net_key, obs)
+    example = Transition(
+        obs=obs[0],
+        action=jnp.zeros((), jnp.int32),
+        reward=jnp.zeros((), jnp.float32),
+        next_obs=obs[0],
+        terminated=jnp.zeros((), jnp.bool_),
+    )
+    return TrainState(
+        params=params,
+        target_params=params,
+        opt_state=optimizer(hp).init(params),
+        buffer=ReplayBuffer.create(example, static.buffer_size),
+        env_state=env_state,
+        obs=obs,
+        key=key,
+        tracker=EpisodeTracker.create(),
+        env_steps=jnp.zeros((), jnp.int32),
+        epsilon=epsilon(hp, static, 0),
+    )
+
+
+def collect(state, hp, static, env, env_params, num_steps: int) -> tuple[Any, Rollout]:
+    """`num_steps` ε-greedy steps in every env with the online network, ε following its schedule.
+
+    Shared with PQN (jaxrl_suite/algos/pqn.py), whose state and hyperparameters carry the same
+    fields this reads: params, env_state, obs, env_steps, key; the ε schedule's three values.
+    """
+    venv = vec_env(env, static)
+    net = network(env, static)
+
+    def step(carry, _):
+        env_state, obs, env_steps, key = carry
+        key, act_key, step_key = jax.random.split(key, 3)
+        eps = epsilon(hp, static, env_steps)
+        action = epsilon_greedy(act_key, net.apply(state.params, obs), eps)
+        next_obs, env_state, reward, terminated, truncated, info = venv.step(
+            step_key, env_state, action, env_params
+        )
+        record = Rollout(
+            obs=obs,
+            action=action,
+            reward=reward,
+            terminated=terminated,
+            done=terminated | truncated,
+            final_obs=info["final_obs"],
+            returned_episode=info["returned_episode"],
+            episode_return=info["episode_return"],
+        )
+        return (env_state, next_obs, env_steps + static.num_envs, key), (record, eps)
+
+    (env_state, obs, env_steps, key), (rollout, eps) = jax.lax.scan(
+        step, (state.env_state, state.obs, state.env_steps, state.key), None, num_steps
+    )
+    state = state.replace(env_state=env_state, obs=obs, env_steps=env_steps, key=key, epsilon=eps[-1])
+    return state, rollout
+
+
+def td_loss(params, target_params, net, batch: Transition, hp: HParams, static: Static):
+    q_values = net.apply(params, batch.obs)
+    q_taken = jnp.take_along_axis(q_values, batch.action[:, None].astype(jnp.int32), axis=-1)[:, 0]
+    next_target = net.apply(target_params, batch.next_obs)
+    if static.double_dqn:
+        # The online network picks the next action, the target network values it, which
+        # removes the max operator's upward bias.
+        next_action = jnp.argmax(net.apply(params, batch.next_obs), axis=-1)
+        next_q = jnp.take_along_axis(next_target, next_action[:, None], axis=-1)[:, 0]
+    else:
+        next_q = jnp.max(next_target, axis=-1)
+    target = batch.reward + hp.gamma * (1.0 - batch.terminated.astype(jnp.float32)) * next_q
+    error = q_taken - jax.lax.stop_gradient(target)
+    if static.loss == "huber":
+        loss = jnp.mean(optax.huber_loss(error, delta=1.0))
+    else:
+        loss = jnp.mean(error**2)
+    return loss, q_taken.mean()
+
+
+def update(state: TrainState, hp: HParams, static: Static, env, env_params):
+    """One iteration: collect, store, then (after warm-up) one gradient step and a target update."""
+    net = network(env, static)
+    tx = optimizer(hp)
+    state, rollout = collect(state, hp, static, env, env_params, static.train_frequency)
+    n = steps_per_iteration(static)
+    flat = jax.tree.map(lambda x: x.reshape((n, *x.shape[2:])), rollout)
+    buffer = state.buffer.add(Transition(flat.obs, flat.action, flat.reward, flat.final_obs, flat.terminated))
+
+    key, sample_key = jax.random.split(state.key)
+    batch = buffer.sample(sample_key, static.batch_size)
+    (loss, q_mean), grads = jax.value_and_grad(td_loss, has_aux=True)(
+        state.params, state.target_params, net, batch, hp, static
+    )
+    updates, opt_state = tx.update(grads, state.opt_state, state.params)
+    params = optax.apply_updates(state.params, updates)
+
+    # Counters are traced, so warm-up and target syncs are selects, not Python branches.
+    learning = state.env_steps >= hp.learning_starts
+    keep = lambda new, old: jax.tree.map(lambda a, b: jnp.where(learning, a, b), new, old)
+    params, opt_state = keep((params, opt_state), (state.params, state.opt_state))
+    period = static.target_update_period
+    crossed = state.env_steps // period > (state.env_steps - n) // period
+    polyak = optax.incremental_update(params, state.target_params, hp.tau)
+    target_params = jax.tree.map(
+        lambda a, b: jnp.where(learning & crossed, a, b), polyak, state.target_params
+    )
+
+    tracker = state.tracker.record(rollout.returned_episode, rollout.episode_return)
+    state = state.replace(
+        params=params, target_params=target_params, opt_state=opt_state, buffer=buffer, key=key, tracker=tracker
+    )
+    metrics = episode_metrics(tracker, loss, params)
+    metrics.update(q_value=q_mean, epsilon=state.epsilon, learning=learning.astype(jnp.float32))
+    return state, metrics
+
+
+def act(state, obs, key, static, env, env_params, deterministic: bool):
+    """Greedy actions; or, when not deterministic, ε-greedy at the current training ε (shared with PQN)."""
+    if static.network == "mlp":
+        obs = obs.reshape((obs.shape[0], -1))
+    q_values = network(env, static).apply(state.params, obs)
+    if deterministic:
+        return jnp.argmax(q_values, axis=-1)
+    return epsilon_greedy(key, q_values, state.epsilon)
+
+
+def check_network(static, env) -> list[tuple[str, str]]:
+    """The Q-network's settings (shared with PQN)."""
+    errors = []
+    if static.network not in ("mlp", "cnn"):
+        errors.append(("network", f"must be 'mlp' or 'cnn', got {static.network!r}"))
+    if static.network == "cnn" and len(env.observation_space(env.default_params).shape) != 3:
+        errors.append(("network", "'cnn' needs image observations (height, width, channels)"))
+    if static.activation not in ACTIVATIONS:
+        errors.append(("activation", f"must be one of {sorted(ACTIVATIONS)}, got {static.activation!r}"))
+    return errors
+
+
+def check_static(static: Static, env) -> list[tuple[str, str]]:
+    errors = check_network(static, env)
+    n = steps_per_iteration(static)
+    if static.batch_size > static.buffer_size:
+        errors.append(("batch_size", f"a batch of {static.batch_size} is larger than the buffer (buffer_size = {static.buffer_size})"))
+    if n > static.buffer_size:
+        errors.append(
+            ("buffer_size", f"{static.buffer_size} cannot hold one iteration's num_envs x train_frequency = {n} transitions")
+        )
+    if static.total_env_steps < n:
+        errors.append(("total_env_steps", f"{static.total_env_steps} is less than one iteration ({n} env steps)"))
+    if static.target_update_period < 1:
+        errors.append(("target_update_period", f"must be at least 1 env step, got {static.target_update_period}"))
+    if static.loss not in ("mse", "huber"):
+        errors.append(("loss", f"must be 'mse' or 'huber', got {static.loss!r}"))
+    return errors
+
+
+CLEANRL = (
+    "CleanRL dqn.py / dqn_jax.py defaults; published 488.69 +/- 16.11 (torch) and 498.38 +/- 2.29 (jax) "
+    "on CartPole-v1 at 500k steps, 3 seeds (CleanRL docs/rl-algorithms/dqn.md)"
+)
+
+PRESETS = {
+    "cleanrl": Preset(static={}, hparams={}, source=CLEANRL),
+    "cleanrl-cartpole": Preset(
+        static=dict(total_env_steps=500_000), hparams={}, source=CLEANRL, env_id="gymnax/CartPole-v1"
+    ),
+}
+
+DQN = Algorithm(
+    name="dqn",
+    Static=Static,
+    HParams=HParams,
+    init=init,
+    update=update,
+    act=act,
+    steps_per_iteration=steps_per_iteration,
+    action_kinds="discrete",
+    description="DQN with a ring replay buffer, ε-greedy, target network (hard or Polyak), optional double DQN",
+    presets=PRESETS,
+    check_static=check_static,
+)
