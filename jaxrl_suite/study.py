@@ -168,7 +168,7 @@ class _StudySaver:
 
     def save(self, index: int, progress: GroupProgress) -> None:
         self.started[index:] = [progress]  # the groups before it are finished
-        position = {"groups": [_progress_json(p) for p in self.started]}
+        position = {"devices": runs_mesh().size, "groups": [_progress_json(p) for p in self.started]}
         records = {str(i): p.records for i, p in enumerate(self.started)}
         self.store.save(position, records, progress.carry)
 
@@ -210,12 +210,13 @@ def _restore(store: StudyCheckpoints, spec: StudySpec, all_groups: list[Group]) 
 
 def _checked_position(store: StudyCheckpoints, all_groups: list[Group]) -> list[dict[str, Any]]:
     """The saved position, checked against the plan and the devices before anything is restored."""
-    devices = runs_mesh().size
+    position = store.position()
     try:
+        written_on = int(position["devices"])
         entries = [
             {"layout": ChunkLayout(**{k: int(v) for k, v in e["layout"].items()}), "chunk": int(e["chunk"]),
              "segment": int(e["segment"]), "wall_clock_s": float(e["wall_clock_s"]), "compile_s": float(e["compile_s"])}
-            for e in store.position()["groups"]
+            for e in position["groups"]
         ]
     except (KeyError, TypeError, ValueError, AttributeError) as error:
         raise CheckpointError(f"{store.directory}: the checkpoint's position is malformed ({error!r})") from None
@@ -226,11 +227,12 @@ def _checked_position(store: StudyCheckpoints, all_groups: list[Group]) -> list[
         finished = entry["chunk"] == layout.count and entry["segment"] == 0
         if layout.runs_per_chunk < 1 or -(-len(group.runs) // layout.runs_per_chunk) != layout.count or (i < len(entries) - 1 and not finished):
             raise CheckpointError(f"{store.directory}: the checkpoint's position does not match the spec's group {i}")
-        if not layout.fits(devices):
-            raise CheckpointError(
-                f"{store.directory}: the checkpoint splits group {i} into chunks of {layout.padded} runs, which "
-                f"{devices} devices cannot share evenly; resume with the device count it was written with"
-            )
+    if written_on != runs_mesh().size:
+        # Another device count would give every device another block size, so other rounding.
+        raise CheckpointError(
+            f"{store.directory} was written with {written_on} JAX devices and this process sees {runs_mesh().size}; "
+            f"resume with {written_on} for the numbers an uninterrupted run gives"
+        )
     return entries
 
 

@@ -131,6 +131,14 @@ def test_resume_refuses_another_budget_scale(checkpoint_template, spec_file, tmp
     assert "total_env_steps" in capsys.readouterr().err
 
 
+def test_resume_on_another_device_count_is_refused(checkpoint_template, spec_file, tmp_path):
+    out = interrupted_run(tmp_path, checkpoint_template)
+    process = cli_process("run", str(spec_file), "--out", str(out), "--resume", "--quiet",
+                          env={"XLA_FLAGS": "--xla_force_host_platform_device_count=2"})
+    _, err = process.communicate(timeout=600)
+    assert process.returncode == 2 and "written with 1 JAX devices" in err and "Traceback" not in err, err
+
+
 def damage(kind: str, directory: Path) -> None:
     if kind == "foreign":
         (directory / MARKER).unlink()
