@@ -37,6 +37,9 @@ def checkpoint_dir(out_dir: str | Path) -> Path:
     return out_dir.with_name(out_dir.name + SUFFIX)
 
 
+_ABSENT = object()  # a key missing on one side
+
+
 def spec_differences(old: Any, new: Any, path: str = "") -> list[str]:
     """Dotted paths of the fields that differ between two JSON-like specs (`[]` marks list items)."""
     if isinstance(old, Mapping) and isinstance(new, Mapping):
@@ -45,9 +48,6 @@ def spec_differences(old: Any, new: Any, path: str = "") -> list[str]:
     if isinstance(old, list) and isinstance(new, list) and len(old) == len(new):
         return [d for i, (a, b) in enumerate(zip(old, new)) for d in spec_differences(a, b, f"{path}[{i}]")]
     return [] if old == new else [path or "(the whole spec)"]
-
-
-_ABSENT = object()
 
 
 def _as_json(value: Any) -> Any:
