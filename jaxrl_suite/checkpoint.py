@@ -72,7 +72,8 @@ class StudyCheckpoints:
     def __init__(self, directory: Path):
         import orbax.checkpoint as ocp
 
-        self.directory = directory
+        # orbax's array writer refuses relative paths, and `--out results/x` is the usual form.
+        self.directory = directory = Path(directory).absolute()
         options = ocp.CheckpointManagerOptions(
             max_to_keep=1,  # a new step is complete on disk before the previous one is deleted
             # Synchronous saves: the runner donates the carry to the next segment right after saving.
