@@ -44,6 +44,10 @@ def build_parser() -> argparse.ArgumentParser:
                           "itself changes float rounding (recorded in the manifest). Raise it on a GPU")
     run.add_argument("--scale", type=_scale, default=1.0, metavar="F",
                      help="multiply the spec's total_env_steps by F in (0, 1] for a quick smoke run (recorded in the manifest)")
+    run.add_argument("--smoke", action="store_true",
+                     help="run only the first configuration and one seed of each program: a quick check that every "
+                          "program of a large spec compiles and runs, in blocks of one run unless --runs-per-device says "
+                          "otherwise (combine with --scale to shorten the budget)")
     run.add_argument("--resume", action="store_true",
                      help="continue an interrupted run of the same spec from its last checkpoint (in DIR.checkpoints/)")
     run.add_argument("--checkpoint-every", type=_positive_int, default=1, metavar="N",
@@ -72,6 +76,10 @@ def build_parser() -> argparse.ArgumentParser:
                           "itself changes float rounding (recorded in the manifest). Raise it on a GPU")
     reproduce.add_argument("--scale", type=_scale, default=1.0, metavar="F",
                            help="multiply the budget by F in (0, 1] for a smoke run; rows become 'not comparable'")
+    reproduce.add_argument("--resume", action="store_true",
+                           help="continue an interrupted reproduction of the same spec from its last checkpoint")
+    reproduce.add_argument("--smoke", action="store_true",
+                           help="run only the first configuration and one seed of each program; rows become 'not comparable'")
 
     report = sub.add_parser(
         "report", help="write report.md and figures for a results directory (or an external table)",
@@ -177,7 +185,7 @@ def _run(args) -> int:
 
     from jaxrl_suite.checkpoint import CheckpointError
     from jaxrl_suite.results import ResultsError
-    from jaxrl_suite.spec import SpecError, load_spec, parse_spec
+    from jaxrl_suite.spec import SpecError, load_spec, parse_spec, smoke_spec
     from jaxrl_suite.study import plan, run_study
 
     try:
@@ -188,6 +196,10 @@ def _run(args) -> int:
             spec = load_spec(args.spec)
             if args.scale != 1.0:
                 spec = parse_spec({**spec.raw}, scale=args.scale)
+        if args.smoke:
+            spec = smoke_spec(spec)
+            # Blocks of one run: padding one run to a block of 16 would do 16 times the work.
+            args.runs_per_device = args.runs_per_device or 1
         out = Path(args.out) if args.out else Path("runs") / spec.name
         plan(spec)  # every check before any compile
     except (SpecError, ResultsError) as error:
@@ -213,14 +225,19 @@ def _run(args) -> int:
 
 def _reproduce(args) -> int:
     from jaxrl_suite import reproduce as RP
+    from jaxrl_suite.checkpoint import CheckpointError
     from jaxrl_suite.results import ResultsError, write_text_files
-    from jaxrl_suite.spec import SpecError, load_spec, parse_spec
+    from jaxrl_suite.spec import SpecError, load_spec, parse_spec, smoke_spec
     from jaxrl_suite.study import plan, run_study
 
     try:
         spec = load_spec(args.spec)
         if args.scale != 1.0:
             spec = parse_spec({**spec.raw}, scale=args.scale)
+        if args.smoke:
+            spec = smoke_spec(spec)
+            # Blocks of one run: padding one run to a block of 16 would do 16 times the work.
+            args.runs_per_device = args.runs_per_device or 1
         if not spec.references:
             raise SpecError("references", "a reproduction needs at least one [[references]] table")
         plan(spec)
@@ -236,11 +253,11 @@ def _reproduce(args) -> int:
     try:
         with console.progress(quiet=args.quiet) as report:
             outcome = run_study(spec, results_dir / spec.name, max_runs_per_chunk=args.max_runs_per_chunk,
-                                runs_per_device=args.runs_per_device, progress=report)
-    except ResultsError as error:
+                                runs_per_device=args.runs_per_device, progress=report, resume=args.resume)
+    except (ResultsError, CheckpointError) as error:
         print(f"jaxrl-suite: error: {error}", file=sys.stderr)
         return BAD_INPUT
-    rows = RP.compare(spec, outcome.table, args.scale)
+    rows = RP.compare(spec, outcome.table, args.scale, smoke=args.smoke)
     figure = RP.learning_curves(outcome.out_dir / "learning_curves.png", spec, outcome.table, rows)
     manifest = {**outcome.manifest, "spec_path": args.spec}
     written = write_text_files(results_dir, {

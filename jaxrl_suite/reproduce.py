@@ -64,14 +64,14 @@ class Row:
         return None if self.ours_mean is None else self.ours_mean - self.published
 
 
-def compare(spec: StudySpec, table, scale: float = 1.0) -> list[Row]:
+def compare(spec: StudySpec, table, scale: float = 1.0, *, smoke: bool = False) -> list[Row]:
     """One row per reference of `spec`, from the study's results table."""
     data = {name: np.asarray(table[name].to_numpy(zero_copy_only=False)) for name in
             ("algo", "env", "config_id", "seed", "checkpoint", "env_steps", "train_return", "eval_return", "diverged")}
-    return [_row(reference, spec, data, scale) for reference in spec.references]
+    return [_row(reference, spec, data, scale, smoke) for reference in spec.references]
 
 
-def _row(reference: dict[str, Any], spec: StudySpec, data: dict[str, np.ndarray], scale: float) -> Row:
+def _row(reference: dict[str, Any], spec: StudySpec, data: dict[str, np.ndarray], scale: float, smoke: bool) -> Row:
     env, algo, metric = reference["env"], reference["algo"], reference["metric"]
     mine = (data["env"] == env) & (data["algo"] == algo)
     base = dict(
@@ -90,18 +90,22 @@ def _row(reference: dict[str, Any], spec: StudySpec, data: dict[str, np.ndarray]
         ours_mean=float(np.mean(values)), ours_std=float(np.std(values)), ours_seeds=int(values.size),
         ours_steps=steps, iqm=_iqm(values), diverged=int(data["diverged"][last].sum()),
     )
-    reason = _incomparable(reference, spec, data, mine, steps, scale)
+    reason = _incomparable(reference, spec, data, mine, steps, scale, smoke)
     if reason:
         return Row(**base, **ours, verdict="not comparable", reason=reason)
     tolerance = base["tolerance"]
     within = abs(ours["ours_mean"] - base["published"]) <= tolerance
     explanation = f"abs(difference) {'≤' if within else '>'} tolerance {tolerance:g}"
+    if not within:  # a mean can miss while single seeds hit: say which, since sources often ran one seed
+        near = int(np.sum(np.abs(values - base["published"]) <= tolerance))
+        explanation += (f"; {near} of {values.size} seeds are within it on their own "
+                        f"(ours range {values.min():.2f} to {values.max():.2f})")
     if reference.get("note"):
         explanation += f"; {reference['note']}"
     return Row(**base, **ours, verdict="reproduced" if within else "not reproduced", reason=explanation)
 
 
-def _incomparable(reference, spec: StudySpec, data, mine, steps: int, scale: float) -> str | None:
+def _incomparable(reference, spec: StudySpec, data, mine, steps: int, scale: float, smoke: bool) -> str | None:
     metric = reference["metric"]
     if metric == "last_episode_return":
         return "the source reports the last training episode's return; the suite records the last-100-episode mean"
@@ -111,6 +115,8 @@ def _incomparable(reference, spec: StudySpec, data, mine, steps: int, scale: flo
         return "the study searches several configurations; a published number belongs to one"
     if scale != 1.0:
         return f"budget scaled by {scale:g} (smoke run)"
+    if smoke:
+        return "smoke run: one configuration and one seed per program"
     published_steps = reference.get("steps")
     if published_steps and not (0.95 * published_steps <= steps <= published_steps):
         return f"budget differs: ours {steps:,} env steps, published {published_steps:,}"

@@ -204,6 +204,40 @@ def parse_spec(raw: Mapping[str, Any], *, scale: float = 1.0) -> StudySpec:
     )
 
 
+SMOKE_NOTE = "SMOKE RUN (--smoke: first configuration and one seed per program, short evaluation)"
+SMOKE_EPISODES, SMOKE_MAX_STEPS = 2, 100
+
+
+def smoke_spec(spec: StudySpec) -> StudySpec:
+    """`spec` cut to one configuration and one seed per program, its budget unchanged (`--smoke`),
+    evaluating at most SMOKE_EPISODES episodes of at most SMOKE_MAX_STEPS steps.
+
+    For checking on a small machine that every program of an accelerator-sized spec compiles and
+    runs (with `--scale` to shorten it) before renting the accelerator. Each search keeps the first
+    value of every hyperparameter, but every value of a shape-setting key, since each of those is a
+    program of its own. The cut spec is an ordinary spec: its own digest, its own manifest entry.
+    """
+    raw = json.loads(json.dumps(dict(spec.raw), default=str))  # a deep copy of plain TOML data
+    raw["total_env_steps"] = spec.total_env_steps  # after any --scale
+    searched = any(algo.method != "none" for algo in spec.algorithms)
+    first_seed = (spec.tuning_seeds if searched else spec.test_seeds or spec.tuning_seeds)[:1]
+    raw["tuning_seeds"], raw["test_seeds"] = (list(first_seed), []) if searched else ([], list(first_seed))
+    for table, algo in zip(raw["algorithms"], spec.algorithms):
+        if algo.method == "grid":
+            shape_keys = {d.name for d in algo.dimensions if d.static}
+            space = table["search"]["space"]
+            table["search"]["space"] = {k: v if k in shape_keys else v[:1] for k, v in space.items()}
+        elif algo.method == "random":
+            table["search"]["num_configs"] = 1
+    # Untrained policies can play the longest episodes there are (Freeway: 2,500 steps), so the
+    # evaluation is cut short too; its program is the same, only its loop ends sooner.
+    evaluation = spec.evaluation
+    raw["evaluation"] = {**raw.get("evaluation", {}), "episodes": min(evaluation.episodes, SMOKE_EPISODES),
+                         "max_steps": min(evaluation.max_steps, SMOKE_MAX_STEPS)}
+    raw["description"] = f"{SMOKE_NOTE}: {spec.description}" if spec.description else SMOKE_NOTE
+    return parse_spec(raw)
+
+
 # ---------------------------------------------------------------------------------------------
 # resolution: configurations and groups
 

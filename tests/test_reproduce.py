@@ -43,7 +43,10 @@ def test_ours_is_the_final_checkpoint_mean_and_population_std_and_the_verdict_fo
     lo, point, hi = row.iqm[1], row.iqm[0], row.iqm[2]
     assert lo <= point <= hi
     (far,) = RP.compare(spec([reference(value=400.0)]), table())
-    assert far.verdict == "not reproduced"
+    assert far.verdict == "not reproduced" and "0 of 4 seeds" in far.reason
+    (one_seed_hits,) = RP.compare(spec([reference(value=470.0, tolerance=5.0)]), table())  # mean 485 misses
+    assert one_seed_hits.verdict == "not reproduced"
+    assert "1 of 4 seeds" in one_seed_hits.reason and "470.00 to 500.00" in one_seed_hits.reason
 
 
 @pytest.mark.parametrize("overrides, evaluation, reason", [

@@ -149,3 +149,28 @@ def test_scale_shrinks_the_budget_and_validates_range():
     assert parse_spec(VALID, scale=0.5).total_env_steps == 5_000
     with pytest.raises(SpecError):
         parse_spec(VALID, scale=0.0)
+
+
+def test_smoke_spec_keeps_one_configuration_and_one_seed_per_program():
+    from jaxrl_suite.spec import SMOKE_NOTE, smoke_spec
+
+    raw = copy.deepcopy(VALID)
+    raw["algorithms"] = [
+        {"algorithm": "ppo", "label": "grid", "static": {"num_envs": 4},
+         # num_steps sets shapes: each value is its own program and must survive the cut
+         "search": {"space": {"lr": [1e-4, 1e-3, 1e-2], "num_steps": [32, 64]}}},
+        {"algorithm": "ppo", "label": "random", "static": {"num_envs": 4},
+         "search": {"method": "random", "num_configs": 5, "space": {"lr": {"log_uniform": [1e-5, 1e-2]}}}},
+    ]
+    spec = parse_spec(raw, scale=0.5)
+    smoke = smoke_spec(spec)
+    assert smoke.total_env_steps == spec.total_env_steps == VALID["total_env_steps"] // 2
+    assert (smoke.tuning_seeds, smoke.test_seeds) == (spec.tuning_seeds[:1], ())
+    grid, random = (configs(a) for a in smoke.algorithms)
+    assert [(c.hparams["lr"], c.static["num_steps"]) for c in grid] == [(1e-4, 32), (1e-4, 64)]
+    assert len(random) == 1 and random[0].hparams == configs(spec.algorithms[1])[0].hparams
+    assert smoke.description.startswith(SMOKE_NOTE) and smoke.digest != spec.digest
+
+    no_search = parse_spec({k: v for k, v in VALID.items() if k != "algorithms"}
+                           | {"algorithms": [{"algorithm": "ppo"}]})
+    assert (smoke_spec(no_search).tuning_seeds, smoke_spec(no_search).test_seeds) == ((), (100,))
