@@ -198,8 +198,10 @@ def save_sensitivity_plane(
             continue
         (phi_lo, phi_hi), (score_lo, score_hi) = intervals[name]
         x, y = summary.sensitivity, summary.per_environment_tuned
-        ax.errorbar(x, y, xerr=[[x - phi_lo], [phi_hi - x]], yerr=[[y - score_lo], [score_hi - y]],
-                    fmt="none", ecolor=line.get_color(), capsize=4, linewidth=1.2)
+        # Lines, not errorbar: a bootstrap interval of a max-over-configurations score can lie
+        # wholly on one side of the point estimate, and it is drawn as it is.
+        ax.hlines(y, phi_lo, phi_hi, colors=line.get_color(), linewidth=1.2)
+        ax.vlines(x, score_lo, score_hi, colors=line.get_color(), linewidth=1.2)
     ax.relim()
     ax.autoscale()
     ax.set_ylabel(ylabel)

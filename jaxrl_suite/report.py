@@ -511,7 +511,8 @@ def tuning_cost(study: Study, scores: Scores, algo: AlgoRuns, panel: Panel, reps
         in_sample_with=tuning.expected_max_with_replacement(u, ks).mean,
         in_sample_without=tuning.expected_max_without_replacement(u, ks),
         run_length=int(algo.env_steps[panel.envs[0]][-1]),
-        budgets=fixed_budget_rows(scores, algo, panel, reps, seed))
+        budgets=fixed_budget_rows(scores, algo, panel, reps, seed,
+                                  common=min(a.n_configs for a in study.algos.values())))
 
 
 def panel_curves(scores: Scores, algo: AlgoRuns, panel: Panel, role: str) -> np.ndarray:
@@ -520,12 +521,15 @@ def panel_curves(scores: Scores, algo: AlgoRuns, panel: Panel, role: str) -> np.
     return stacked.mean(axis=(0, 2))
 
 
-def fixed_budget_rows(scores: Scores, algo: AlgoRuns, panel: Panel, reps: int, seed: int) -> list[BudgetRow] | Unavailable:
+def fixed_budget_rows(scores: Scores, algo: AlgoRuns, panel: Panel, reps: int, seed: int,
+                      common: int | None = None) -> list[BudgetRow] | Unavailable:
+    """FB@B at B = 1, 10, 100 T, this algorithm's own N T, and `common` T (the smallest grid of
+    the study: a budget every algorithm can be compared at)."""
     steps = algo.env_steps[panel.envs[0]]
     if any(not np.array_equal(algo.env_steps[env], steps) for env in panel.envs):
         return Unavailable("its environments were logged at different env steps, so their curves cannot be averaged")
     n, run_length = algo.n_configs, int(steps[-1])
-    multiples = sorted(set(CARD_FB_MULTIPLES) | {n})
+    multiples = sorted(set(CARD_FB_MULTIPLES) | {n} | ({common} if common else set()))
     reasons = {m: budget_unavailable(m * run_length / n, steps, n) for m in multiples}
     ok = [m for m in multiples if reasons[m] is None]
     tune_curves, test_curves = panel_curves(scores, algo, panel, "tune"), panel_curves(scores, algo, panel, "test")
@@ -881,6 +885,7 @@ def _score_section(report: StudyReport, analysis: ScoreAnalysis, figure_files: S
         lines += ["", "### Figures", ""]
         for name in figure_files:
             lines += [f"![{name}]({name})", "", f"*{FIGURE_CAPTIONS[name.rsplit('_', 2)[0]]}*", ""]
+    lines += ["", "### Ranking without and with the tuning charge", "", *_ranking_lines(report, analysis)]
     lines += _tuning_sections(report, analysis)
     lines += ["", "### Effective sample complexity SC_eff", "", *_sample_complexity_lines(report, analysis)]
     lines += ["", "### Hyperparameter sensitivity Φ across environments", "", *_sensitivity_lines(report, analysis)]
@@ -943,6 +948,89 @@ def _improvement_lines(report: StudyReport, result: PanelAggregates) -> list[str
             "P(X > Y): the probability that a run of X's incumbent scores higher than a run of Y's on the same "
             "environment (Mann–Whitney, ties ½, averaged over environments); 0.5 = no difference; "
             "P(Y > X) = 1 − P(X > Y). Intervals: independent stratified bootstraps of both algorithms' runs.", ""]
+
+
+def _order(values: Mapping[str, float], higher_is_better: bool = True) -> list[str]:
+    """Labels best first; ties keep the study's order."""
+    return sorted(values, key=lambda label: -values[label] if higher_is_better else values[label])
+
+
+def _common_budget(costs: Mapping[str, TuningCost]) -> float | None:
+    """The fixed budget (a multiple of T) at which every algorithm has a held-out FB@B: the
+    smallest grid size N if all have it there, else the largest multiple they all have."""
+    available = [{row.multiple for row in cost.budgets if not isinstance(row.heldout, Unavailable)}
+                 for cost in costs.values() if not isinstance(cost.budgets, Unavailable)]
+    if len(available) != len(costs):
+        return None
+    common = set.intersection(*available)
+    smallest_grid = min(len(cost.ks) for cost in costs.values())
+    return smallest_grid if smallest_grid in common else (max(common) if common else None)
+
+
+def _ranking_lines(report: StudyReport, analysis: ScoreAnalysis) -> list[str]:
+    """One table: each algorithm's standing when tuning is free (best configuration in
+    hindsight; the tuning-seed incumbent) and when it is charged (FB@B at a budget common to all,
+    SC_eff), with Φ beside it, and the orders those give, in words."""
+    panel = report.panels[0]
+    costs = {label: analysis.tuning.get((panel.name, label)) for label in report.study.algos}
+    if any(cost is None or isinstance(cost, Unavailable) for cost in costs.values()):
+        missing = [label for label, cost in costs.items() if cost is None or isinstance(cost, Unavailable)]
+        return [f"Not available: no tuning-cost analysis for {', '.join(missing)} on {panel.name}."]
+    digits = report.scale.digits
+    hindsight = {label: float(np.max(cost.test_scores)) for label, cost in costs.items()}
+    incumbent = {label: float(cost.test_scores[cost.incumbent]) for label, cost in costs.items()}
+    multiple = _common_budget(costs)
+    budget = {}
+    if multiple is not None:
+        for label, cost in costs.items():
+            (row,) = [r for r in cost.budgets if r.multiple == multiple]
+            budget[label] = row.heldout
+    sc_rank: dict[str, float] = {}
+    reached: dict[str, int] = {label: 0 for label in costs}
+    if not isinstance(analysis.sample_complexity, Unavailable):
+        by_env: dict[str, dict[str, float]] = {}
+        for r in analysis.sample_complexity:
+            if not isinstance(r.zhang, Unavailable):
+                by_env.setdefault(r.env, {})[r.algo] = float(r.zhang.result.value)
+            if not isinstance(r.censored, Unavailable) and np.isfinite(r.censored.result.value):
+                reached[r.algo] += 1
+        complete = [values for values in by_env.values() if set(values) == set(costs)]
+        for values in complete:
+            for place, label in enumerate(_order(values, higher_is_better=False), start=1):
+                sc_rank[label] = sc_rank.get(label, 0.0) + place / len(complete)
+    phi = {} if isinstance(analysis.sensitivity, Unavailable) else analysis.sensitivity
+    rows = []
+    for label, cost in costs.items():
+        m = len(varying_hyperparameters(report.study.algos[label]))
+        rows.append([
+            label, f"{m} / {len(cost.ks)}", format_number(hindsight[label], digits), format_number(incumbent[label], digits),
+            format_interval(budget[label], digits) if label in budget else "—",
+            f"{sc_rank[label]:.1f}" if label in sc_rank else "—",
+            f"{reached[label]} of {len(panel.envs)}",
+            format_interval(phi[label].phi, 3) if label in phi else "—",
+        ])
+    budget_name = f"FB@{multiple:g}T held-out" if multiple is not None else "FB@B held-out"
+    lines = _table(["algorithm", "m / N", "best config in hindsight (test seeds)", "tuned incumbent (test seeds)",
+                    budget_name, "SC_eff `zhang`: mean rank", "envs where SC_eff (censored) is finite", "Φ"], rows)
+    orders = {"without the tuning charge (best configuration in hindsight)": _order(hindsight)}
+    if budget:
+        orders[f"charged: same tuning budget B = {multiple:g} T per environment and seed (FB@B)"] = _order(
+            {label: float(estimate.point) for label, estimate in budget.items()})
+    if sc_rank:
+        orders["charged: effective sample complexity, `zhang` mode (mean rank, lower first)"] = _order(sc_rank, False)
+    lines += ["", f"Scores on the {panel.name} panel ({report.scale.describe()}). m / N: tuned hyperparameters and "
+              "configurations. FB@B splits one budget over each algorithm's own N configurations, so a larger grid "
+              "gives each configuration fewer steps; SC_eff multiplies the fastest configuration's steps to τ by N.",
+              ""]
+    lines += [f"- Order {name}: {' > '.join(order)}." for name, order in orders.items()]
+    first = {name: order[0] for name, order in orders.items()}
+    if len(set(first.values())) == 1:
+        lines.append(f"- {next(iter(first.values()))} comes first whether or not tuning is charged.")
+    else:
+        free, *charged = first.values()
+        lines.append(f"- Charging for tuning changes the winner: {free} without the charge, "
+                     f"{' / '.join(dict.fromkeys(charged))} with it.")
+    return lines
 
 
 def _tuning_sections(report: StudyReport, analysis: ScoreAnalysis) -> list[str]:

@@ -5,7 +5,6 @@ algorithm learns an observation-dependent policy through a sweep that must compi
 program; the critics fit discounted values; the four Tang & Zhang variants run on Brax.
 """
 
-import time
 
 import jax
 import jax.numpy as jnp
@@ -156,17 +155,15 @@ def test_critic_learns_discounted_two_step_values():
 
 
 @pytest.mark.slow
-def test_the_four_tang_zhang_variants_run_on_brax():
-    # Brax physics takes ~30 s of CPU to compile per program, hence one cheap env, tiny
-    # networks and two iterations: this checks that each variant runs on continuous
-    # locomotion-style observations and actions, not that it learns.
+def test_advantage_normalised_variant_runs_on_brax():
+    # The other three variants run on brax/hopper in test_accelerator_specs.py (the Tang & Zhang
+    # spec). Brax physics takes ~20 s of CPU to compile per program, hence one cheap env, a tiny
+    # network and two iterations: this checks that it runs on continuous locomotion-style
+    # observations and actions, not that it learns.
     env = make("brax/inverted_pendulum")
-    shape = dict(num_envs=4, num_steps=8, num_minibatches=2, update_epochs=1, hidden_sizes=(16, 16))
-    for algo in (PPO_GAE, PPO_VANILLA, PPO_GRPO, PPO_ADVN):
-        static = algo.Static(total_env_steps=2 * 4 * 8, **shape)
-        start = time.perf_counter()
-        state, metrics = train(algo, env, static, {}, seed=0)
-        print(f"{algo.name} on brax/inverted_pendulum: {time.perf_counter() - start:.1f} s")
-        assert metrics["loss"].shape == (2,)
-        assert np.isfinite(metrics["loss"]).all() and not metrics["diverged"].any()
-        assert ("critic" in state.params["params"]) == (algo is not PPO_GRPO)
+    static = PPO_ADVN.Static(total_env_steps=2 * 4 * 8, num_envs=4, num_steps=8, num_minibatches=2, update_epochs=1,
+                             hidden_sizes=(16, 16))
+    state, metrics = train(PPO_ADVN, env, static, {}, seed=0)
+    assert metrics["loss"].shape == (2,)
+    assert np.isfinite(metrics["loss"]).all() and not metrics["diverged"].any()
+    assert "critic" in state.params["params"]
