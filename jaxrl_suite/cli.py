@@ -36,20 +36,7 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--out", metavar="DIR", type=_path, help="results directory (default: runs/<study name>); an existing study "
                      "directory there is replaced atomically, anything else is never overwritten")
     run.add_argument("--quiet", action="store_true", help="no progress bar and no summary table; errors still print")
-    run.add_argument("--max-runs-per-chunk", type=_positive_int, metavar="N",
-                     help="put at most N real runs in each chunk (results do not change)")
-    run.add_argument("--runs-per-device", type=_positive_int, metavar="N",
-                     help="each device runs blocks of N runs (default 16, checked against free memory); a run's "
-                          "numbers are bit-identical for the same N whatever the chunking or device count, but N "
-                          "itself changes float rounding (recorded in the manifest). Raise it on a GPU")
-    run.add_argument("--scale", type=_scale, default=1.0, metavar="F",
-                     help="multiply the spec's total_env_steps by F in (0, 1] for a quick smoke run (recorded in the manifest)")
-    run.add_argument("--smoke", action="store_true",
-                     help="run only the first configuration and one seed of each program: a quick check that every "
-                          "program of a large spec compiles and runs, in blocks of one run unless --runs-per-device says "
-                          "otherwise (combine with --scale to shorten the budget)")
-    run.add_argument("--resume", action="store_true",
-                     help="continue an interrupted run of the same spec from its last checkpoint (in DIR.checkpoints/)")
+    _add_study_flags(run, "recorded in the manifest")
     run.add_argument("--checkpoint-every", type=_positive_int, default=1, metavar="N",
                      help="checkpoint every N segments (evaluation intervals) and at the end of every chunk (default: 1)")
     hosts = run.add_argument_group("many hosts (jax.distributed; start the same command on every host)")
@@ -68,18 +55,7 @@ def build_parser() -> argparse.ArgumentParser:
     reproduce.add_argument("--results-dir", default="results", metavar="DIR",
                            help="where the table, CSV, figure and the study directory go (default: results)")
     reproduce.add_argument("--quiet", action="store_true", help="no progress bar and no table; errors still print")
-    reproduce.add_argument("--max-runs-per-chunk", type=_positive_int, metavar="N",
-                     help="put at most N real runs in each chunk (results do not change)")
-    reproduce.add_argument("--runs-per-device", type=_positive_int, metavar="N",
-                     help="each device runs blocks of N runs (default 16, checked against free memory); a run's "
-                          "numbers are bit-identical for the same N whatever the chunking or device count, but N "
-                          "itself changes float rounding (recorded in the manifest). Raise it on a GPU")
-    reproduce.add_argument("--scale", type=_scale, default=1.0, metavar="F",
-                           help="multiply the budget by F in (0, 1] for a smoke run; rows become 'not comparable'")
-    reproduce.add_argument("--resume", action="store_true",
-                           help="continue an interrupted reproduction of the same spec from its last checkpoint")
-    reproduce.add_argument("--smoke", action="store_true",
-                           help="run only the first configuration and one seed of each program; rows become 'not comparable'")
+    _add_study_flags(reproduce, "rows become 'not comparable'")
 
     report = sub.add_parser(
         "report", help="write report.md and figures for a results directory (or an external table)",
@@ -126,6 +102,24 @@ def _host_port(text: str) -> str:
     if not host or not port.isdigit() or not 0 < int(port) < 65536:
         raise argparse.ArgumentTypeError(f"must be HOST:PORT, got {text!r}")
     return text
+
+
+def _add_study_flags(parser: argparse.ArgumentParser, smoke_note: str) -> None:
+    """The flags `run` and `reproduce` share: how a study is laid out, shrunk and resumed."""
+    parser.add_argument("--max-runs-per-chunk", type=_positive_int, metavar="N",
+                        help="put at most N real runs in each chunk (results do not change)")
+    parser.add_argument("--runs-per-device", type=_positive_int, metavar="N",
+                        help="each device runs blocks of N runs (default 16, checked against free memory); a run's "
+                             "numbers are bit-identical for the same N whatever the chunking or device count, but N "
+                             "itself changes float rounding (recorded in the manifest). Raise it on a GPU")
+    parser.add_argument("--scale", type=_scale, default=1.0, metavar="F",
+                        help=f"multiply the spec's total_env_steps by F in (0, 1] for a quick smoke run ({smoke_note})")
+    parser.add_argument("--smoke", action="store_true",
+                        help="run only the first configuration and one seed of each program: a quick check that every "
+                             "program of a large spec compiles and runs, in blocks of one run unless --runs-per-device "
+                             f"says otherwise (combine with --scale to shorten the budget; {smoke_note})")
+    parser.add_argument("--resume", action="store_true",
+                        help="continue an interrupted run of the same spec from its last checkpoint (in DIR.checkpoints/)")
 
 
 def _scale(text: str) -> float:
@@ -185,21 +179,15 @@ def _run(args) -> int:
 
     from jaxrl_suite.checkpoint import CheckpointError
     from jaxrl_suite.results import ResultsError
-    from jaxrl_suite.spec import SpecError, load_spec, parse_spec, smoke_spec
+    from jaxrl_suite.spec import SpecError, load_spec, parse_spec
     from jaxrl_suite.study import plan, run_study
 
     try:
         if args.spec is None:
             raw = tomllib.loads(resources.files("jaxrl_suite.studies").joinpath(QUICKSTART).read_text())
-            spec = parse_spec(raw, scale=args.scale)
+            spec = _as_requested(parse_spec(raw), args)
         else:
-            spec = load_spec(args.spec)
-            if args.scale != 1.0:
-                spec = parse_spec({**spec.raw}, scale=args.scale)
-        if args.smoke:
-            spec = smoke_spec(spec)
-            # Blocks of one run: padding one run to a block of 16 would do 16 times the work.
-            args.runs_per_device = args.runs_per_device or 1
+            spec = _as_requested(load_spec(args.spec), args)
         out = Path(args.out) if args.out else Path("runs") / spec.name
         plan(spec)  # every check before any compile
     except (SpecError, ResultsError) as error:
@@ -223,21 +211,28 @@ def _run(args) -> int:
     return 0
 
 
+def _as_requested(spec, args):
+    """`spec` with --scale and --smoke applied (raises SpecError like parsing does)."""
+    from jaxrl_suite.spec import parse_spec, smoke_spec
+
+    if args.scale != 1.0:
+        spec = parse_spec({**spec.raw}, scale=args.scale)
+    if args.smoke:
+        spec = smoke_spec(spec)
+        # Blocks of one run: padding one run to a block of 16 would do 16 times the work.
+        args.runs_per_device = args.runs_per_device or 1
+    return spec
+
+
 def _reproduce(args) -> int:
     from jaxrl_suite import reproduce as RP
     from jaxrl_suite.checkpoint import CheckpointError
     from jaxrl_suite.results import ResultsError, write_text_files
-    from jaxrl_suite.spec import SpecError, load_spec, parse_spec, smoke_spec
+    from jaxrl_suite.spec import SpecError, load_spec
     from jaxrl_suite.study import plan, run_study
 
     try:
-        spec = load_spec(args.spec)
-        if args.scale != 1.0:
-            spec = parse_spec({**spec.raw}, scale=args.scale)
-        if args.smoke:
-            spec = smoke_spec(spec)
-            # Blocks of one run: padding one run to a block of 16 would do 16 times the work.
-            args.runs_per_device = args.runs_per_device or 1
+        spec = _as_requested(load_spec(args.spec), args)
         if not spec.references:
             raise SpecError("references", "a reproduction needs at least one [[references]] table")
         plan(spec)

@@ -71,3 +71,23 @@ def assert_same_table(a: Path, b: Path) -> None:
             assert np.array_equal(x, y, equal_nan=True), name
         else:
             assert (x == y).all(), name
+
+
+# The accelerator-sized specs' CPU smoke tests (test_accelerator_*.py).
+BENCHMARKS = REPO / "benchmarks"
+
+# Brax at the specs' 2048 environments per run needs minutes per iteration on 2 CPU cores, so
+# the Brax smoke runs here use 32 environments (every other setting as written); `--smoke` with
+# the full shape is the command to run on the target machine.
+BRAX_ENVS = 32
+
+
+def shrunk(name: str, tmp_path, replacements: dict[str, str]):
+    """A copy of benchmarks/<name>.toml with `replacements` made (each must apply)."""
+    text = (BENCHMARKS / f"{name}.toml").read_text()
+    for old, new in replacements.items():
+        assert old in text, f"{old!r} is no longer in {name}.toml"
+        text = text.replace(old, new)
+    path = tmp_path / f"{name}.toml"
+    path.write_text(text)
+    return path

@@ -13,26 +13,7 @@ from jaxrl_suite import results as R
 from jaxrl_suite.cli import main
 from jaxrl_suite.spec import SMOKE_NOTE, load_spec
 from jaxrl_suite.study import plan
-from study_fixtures import REPO
-
-BENCHMARKS = REPO / "benchmarks"
-
-# Brax at the specs' 2048 environments per run needs minutes per iteration on 2 CPU cores, so
-# the Brax smoke runs here use 32 environments (every other setting as written); `--smoke` with
-# the full shape is the command to run on the target machine.
-BRAX_ENVS = 32
-
-
-def shrunk(name: str, tmp_path, replacements: dict[str, str]):
-    """A copy of benchmarks/<name>.toml with `replacements` made (each must apply)."""
-    text = (BENCHMARKS / f"{name}.toml").read_text()
-    for old, new in replacements.items():
-        assert old in text, f"{old!r} is no longer in {name}.toml"
-        text = text.replace(old, new)
-    path = tmp_path / f"{name}.toml"
-    path.write_text(text)
-    return path
-
+from study_fixtures import BENCHMARKS, BRAX_ENVS, shrunk
 
 # spec, its full size (groups, runs), the --scale of its CPU smoke run (one iteration), changes
 REPRODUCTIONS = [

@@ -1,13 +1,13 @@
 """The Tang & Zhang Brax spec: its grids planned in full, each algorithm smoke-run on Brax.
 
-A separate module from test_accelerator_specs.py so the two slow smoke modules can run on
-different test workers.
+A module of its own so that it and test_accelerator_specs.py, both slow, can run on different
+test workers.
 """
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute  # noqa: F401  (pa.compute)
-from test_accelerator_specs import BENCHMARKS, BRAX_ENVS, shrunk
+from study_fixtures import BENCHMARKS, BRAX_ENVS, shrunk
 
 from jaxrl_suite import results as R
 from jaxrl_suite.cli import main

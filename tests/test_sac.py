@@ -9,10 +9,10 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
+from jaxrl_suite.algos.base import ReplayBuffer
 from jaxrl_suite.algos.sac import (
     PRESETS,
     SAC,
-    ReplayBuffer,
     Static,
     Transition,
     check_static,

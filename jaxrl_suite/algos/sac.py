@@ -51,7 +51,7 @@ import optax
 from flax import struct
 
 from jaxrl_suite import distributions as D
-from jaxrl_suite.algos.base import Algorithm, EpisodeTracker, Preset, episode_metrics
+from jaxrl_suite.algos.base import Algorithm, EpisodeTracker, Preset, ReplayBuffer, episode_metrics
 from jaxrl_suite.envs.core import Box
 from jaxrl_suite.envs.wrappers import EpisodeStatistics, FlattenObservation, VecEnv
 from jaxrl_suite.networks import ACTIVATIONS
@@ -180,7 +180,7 @@ def squashed_sample(key, mean, log_std):
 
 
 # ---------------------------------------------------------------------------------------------
-# Replay buffer
+# Transitions, stored in the shared ring buffer (base.ReplayBuffer)
 
 
 class Transition(NamedTuple):
@@ -189,41 +189,6 @@ class Transition(NamedTuple):
     reward: jax.Array
     next_obs: jax.Array  # the observation the step reached, before any auto-reset
     terminated: jax.Array  # float32: 1 cuts the bootstrap, truncation does not
-
-
-@struct.dataclass
-class ReplayBuffer:
-    """A ring buffer of transitions: the oldest are overwritten once `capacity` is reached."""
-
-    data: Transition  # every leaf [capacity, ...]
-    position: jax.Array  # int32, the next slot to write
-    size: jax.Array  # int32, filled slots
-
-    @classmethod
-    def create(cls, example: Transition, capacity: int) -> "ReplayBuffer":
-        """An empty buffer shaped after one (unbatched) transition."""
-        data = jax.tree.map(lambda x: jnp.zeros((capacity, *jnp.shape(x)), jnp.asarray(x).dtype), example)
-        return cls(data=data, position=jnp.zeros((), jnp.int32), size=jnp.zeros((), jnp.int32))
-
-    @property
-    def capacity(self) -> int:
-        return jax.tree.leaves(self.data)[0].shape[0]
-
-    def add(self, batch: Transition) -> "ReplayBuffer":
-        """Append a batch (leading axis n <= capacity) after the newest transition."""
-        n = jax.tree.leaves(batch)[0].shape[0]
-        slots = (self.position + jnp.arange(n)) % self.capacity
-        data = jax.tree.map(lambda buffer, new: buffer.at[slots].set(new), self.data, batch)
-        return ReplayBuffer(
-            data=data,
-            position=(self.position + n) % self.capacity,
-            size=jnp.minimum(self.size + n, self.capacity),
-        )
-
-    def sample(self, key, batch_size: int) -> Transition:
-        """`batch_size` transitions drawn uniformly, with replacement, from the filled slots."""
-        index = jax.random.randint(key, (batch_size,), 0, jnp.maximum(self.size, 1))
-        return jax.tree.map(lambda x: x[index], self.data)
 
 
 # ---------------------------------------------------------------------------------------------
