@@ -20,7 +20,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from importlib import metadata
 from pathlib import Path
 from typing import Any
@@ -118,9 +118,8 @@ def write_study(
     out = Path(out_dir)
     if out.exists() and not is_study_dir(out) and any(out.iterdir()):
         raise ResultsError(f"{out} exists and is not a jaxrl_suite study directory; refusing to overwrite it")
-    out.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.writing-", dir=out.parent))
-    try:
+
+    def write(staging: Path) -> None:
         pq.write_table(table, staging / TABLE)
         (staging / MANIFEST).write_text(json.dumps({"format_version": FORMAT_VERSION, **manifest}, indent=2, default=_json_default))
         for name, text in (extra_files or {}).items():
@@ -128,6 +127,20 @@ def write_study(
         for name, source in (extra_dirs or {}).items():
             if Path(source).is_dir():
                 shutil.copytree(source, staging / name, copy_function=_link_or_copy)
+
+    return publish_directory(out, write)
+
+
+def publish_directory(out: str | Path, write: Callable[[Path], None]) -> Path:
+    """Run ``write(staging)`` into a fresh temporary sibling of ``out``, then swap it in whole
+    (see module docstring); if ``write`` fails the staging directory is removed and ``out`` is
+    untouched. The caller decides beforehand whether ``out`` may be replaced."""
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.writing-", dir=out.parent))
+    try:
+        staging.chmod(0o755)  # mkdtemp's 0700 would make the published directory private
+        write(staging)
         _swap_in(staging, out)
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)

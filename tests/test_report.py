@@ -391,7 +391,7 @@ def test_refuses_to_overwrite_a_directory_that_is_not_a_report(study_dir, tmp_pa
 
 # --- external tables -------------------------------------------------------------------------------------
 
-ADKINS_CSV = Path(report.__file__).parent / "data" / "adkins2024_data_expected_over_seeds.csv.gz"
+ADKINS_CSV = Path(results.__file__).parent / "data" / "adkins2024_data_expected_over_seeds.csv.gz"
 ADKINS_MAPPING = Path(__file__).parents[1] / "benchmarks" / "adkins2024_mapping.toml"
 
 

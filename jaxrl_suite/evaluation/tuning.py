@@ -21,6 +21,7 @@ logging point. Scores must be finite: map a diverged configuration to a score fi
 from __future__ import annotations
 
 import dataclasses
+import functools
 from collections.abc import Callable
 from typing import Literal
 
@@ -456,3 +457,47 @@ def effective_sample_complexity(
         n_configs=n,
         normalization=record,
     )
+
+
+@dataclasses.dataclass(frozen=True)
+class SampleComplexityEstimate:
+    """:class:`SampleComplexity` with a bootstrap interval for its value."""
+
+    result: SampleComplexity
+    interval: IntervalEstimate
+
+
+def sample_complexity_interval(
+    curves: ArrayLike,
+    env_steps: ArrayLike,
+    reps: int = 10_000,
+    confidence: float = 0.95,
+    seed: int = 0,
+    stream: str = "configs",
+    **kwargs,
+) -> SampleComplexityEstimate:
+    """:func:`effective_sample_complexity` (``kwargs`` pass through) with a percentile CI from
+    an outer bootstrap over the configurations, as for the tuning curve and FB@B.
+
+    The percentiles are taken on 1/SC_eff, where a resample in which no configuration reaches
+    tau (SC_eff = inf) is a finite 0 and keeps its place in the order; the interval is mapped
+    back with 1/x. Draws come from ``stream_rng(seed, stream)``.
+    """
+    curves = _finite(curves, "curves", 2)
+    check_bootstrap_settings(reps, confidence)
+    result = effective_sample_complexity(curves, env_steps, **kwargs)
+    n = curves.shape[0]
+    draws = stream_rng(seed, stream).integers(0, n, size=(reps, n))
+
+    # SC_eff of a resample depends only on which configurations it holds (n stays the pool size,
+    # a repeat cannot lower the minimum), so resamples with the same set share one evaluation.
+    @functools.cache
+    def value_of(distinct: tuple[int, ...]) -> float:
+        chosen = np.asarray(distinct)[np.arange(n) % len(distinct)]
+        return effective_sample_complexity(curves[chosen], env_steps, **kwargs).value
+
+    values = np.array([value_of(tuple(np.unique(d).tolist())) for d in draws])
+    rates = percentile_interval(1.0 / result.value, 1.0 / values, confidence)
+    with np.errstate(divide="ignore"):
+        interval = IntervalEstimate(np.asarray(result.value), 1.0 / rates.hi, 1.0 / rates.lo)
+    return SampleComplexityEstimate(result, interval)
