@@ -113,3 +113,26 @@ def test_list_prints_environments_algorithms_and_presets(capsys):
     text = capsys.readouterr().out
     for needle in ("gymnax: CartPole-v1", "brax:", "probe:", "ppo:", "ppo/cleanrl-cartpole"):
         assert needle in text
+
+
+def test_summary_flags_diverged_configurations():
+    from jaxrl_suite.summary import markdown, summary_rows
+
+    rows = {name: [] for name in (*R.COLUMNS, "hp.lr")}
+    # config 0 trains normally; config 1 diverges on tuning seed 1 (its returns frozen at 7.0)
+    for config, seed, role, diverged, value in ((0, 0, "tune", False, 100.0), (0, 1, "tune", False, 120.0),
+                                                (0, 9, "test", False, 110.0), (1, 0, "tune", False, 90.0),
+                                                (1, 1, "tune", True, 7.0), (1, 9, "test", False, 95.0)):
+        for name, cell in (("study", "s"), ("algo", "ppo"), ("algorithm", "ppo"), ("env", "e"), ("config_id", config),
+                           ("seed", seed), ("seed_role", role), ("checkpoint", 0), ("env_steps", 1000),
+                           ("train_return", value), ("eval_return", value), ("episodes", 5), ("diverged", diverged),
+                           ("hp.lr", [1e-3, 1e-2][config])):
+            rows[name].append(cell)
+    text = markdown(summary_rows(pa.table(rows)), "t")
+    healthy, diverging = (next(line for line in text.splitlines() if line.startswith(f"| ppo | e | {c} |"))
+                          for c in (0, 1))
+    assert "⚠" not in healthy and healthy.endswith("| 0 |")
+    tune_cell, test_cell = diverging.split(" | ")[5:7]
+    assert tune_cell == "48.50 ± 41.50 (n=2) ⚠ diverged 1/2"  # (90 + 7) / 2, flagged: 7.0 is a frozen return
+    assert "⚠" not in test_cell and diverging.endswith("| ⚠ 1/3 seeds |")
+    assert "⚠ diverged k/n" in text  # the legend says what the flag means
