@@ -10,6 +10,7 @@ from hypothesis import strategies as st
 
 from jaxrl_suite.evaluation.tuning import (
     best_of_k_weights,
+    budget_read_points,
     effective_auc,
     effective_sample_complexity,
     expected_max_with_replacement,
@@ -164,6 +165,42 @@ def test_effective_auc_charges_n_times_the_best_area():
     per_config = 3 * np.array([np.sum(GRID[:, :1], 1), np.sum(GRID[:, :3], 1), np.sum(GRID, 1)])
     np.testing.assert_allclose(effective_auc(GRID, STEPS, budgets), per_config.max(axis=1))
     assert effective_auc(GRID, STEPS, 2) == 0.0  # no logging point within 2/3 step
+
+
+def test_fixed_budget_reads_each_curve_at_exactly_its_share():
+    # Two configurations logged at 10 and 20 steps; B = 36 over n = 2 gives B/n = 18, 80% of the
+    # way from 10 to 20. Interpolated tuning scores: A = 0 + 0.8 * 1.0 = 0.8, B = 0.5 + 0.8 * 0.1
+    # = 0.58, so A is chosen and scores its test curve at 18: 0 + 0.8 * 2.0 = 1.6. The old rule
+    # (last logging point at or before B/n, i.e. 10) would pick B (0.5 > 0) and report 5.0.
+    tune = np.array([[0.0, 1.0], [0.5, 0.6]])
+    test = np.array([[0.0, 2.0], [5.0, 5.0]])
+    assert fixed_budget_heldout(tune, test, [10, 20], 36) == pytest.approx(1.6)
+    # GRID, B = 10 over n = 3: B/n = 3.33, a third of the way from point 3 to point 4. Tuning
+    # scores there: C1 0.5 + 0.3/3 = 0.6, C2 0.1 + 0.2/3 = 0.167, C3 0.9 + 0.1/3 = 0.933 -> C3,
+    # whose test curve (C1 + 10, reversed grid) reads 10.5 + 0.3/3 = 10.6 (old rule: 10.5).
+    assert fixed_budget_heldout(GRID, GRID[::-1] + 10.0, STEPS, 10) == pytest.approx(10.6)
+
+
+def test_effective_and_realizable_auc_are_taken_at_exactly_the_share():
+    # GRID, B = 10, n = 3: B/n = 3.33 covers points 1-3 and a third of point 4's interval.
+    # C1: 0 + 0.2 + 0.5 + 0.8/3 = 0.9667; C2: 0 + 0 + 0.1 + 0.3/3 = 0.2; C3: 0.1 + 0.4 + 0.9 + 1/3
+    # = 1.7333. Effective AUC = 3 * 1.7333 = 5.2 (old rule: 3 * 1.4 = 4.2); realizable = 2.9 (2.2).
+    assert effective_auc(GRID, STEPS, 10) == pytest.approx(5.2)
+    assert realizable_auc(GRID, STEPS, 10) == pytest.approx(2.9)
+
+
+def test_budget_read_points_say_where_each_budget_was_read():
+    steps = 1024 * np.arange(1, 25)  # a PPO schedule: one logging point every 1,024 env steps
+    # n = 9. B = 99,837: B/n = 11,093, between 10,240 (point 10) and 11,264 (point 11), weight
+    # 853/1,024. B = 9 * 4,096: B/n = 4,096, a logging point. B = 10: B/n = 1.1, before the first
+    # point. B = 30 * 24,576: B/n = 81,920, beyond the last point (24,576).
+    read = budget_read_points(steps, [99_837, 9 * 4_096, 10, 30 * 24_576], 9)
+    np.testing.assert_allclose(read.read_at[:2], [11_093, 4_096])
+    assert (read.lower[0], read.upper[0]) == (10_240, 11_264)
+    assert read.weight[0] == pytest.approx(853 / 1_024)
+    assert (read.lower[1], read.upper[1], read.weight[1]) == (4_096, 4_096, 0.0)
+    assert read.reached.tolist() == [True, True, False, True]
+    assert np.isnan(read.read_at[2]) and read.read_at[3] == 24_576  # a run has no value after its end
 
 
 # --- effective sample complexity ------------------------------------------------------------

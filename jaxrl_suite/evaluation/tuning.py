@@ -232,9 +232,59 @@ def _resample_configs(
 # --- fixed total budget -------------------------------------------------------------------
 
 
-def _last_point_within(env_steps: np.ndarray, steps: ArrayLike) -> np.ndarray:
-    """Index of the last logging point at or below each of ``steps``; -1 where none is."""
-    return np.searchsorted(env_steps, np.asarray(steps, dtype=float), side="right") - 1
+@dataclasses.dataclass(frozen=True)
+class BudgetReadPoints:
+    """Where a fixed-budget score is read, per budget: at exactly B/n env steps, linearly
+    interpolated between the two logging points that bracket it.
+
+    per_config: B/n, each configuration's share of the budget.
+    read_at: the env step the curves are read at: B/n itself; the last logging point where
+      B/n lies beyond it (a run has no value after its end); NaN where B/n lies below the first
+      logging point (no value yet).
+    lower, upper: env steps of the logging points at or below and at or above ``read_at``
+      (equal when it falls on a logging point); NaN where ``read_at`` is.
+    weight: the weight of ``upper`` in the interpolation, (read_at - lower) / (upper - lower).
+    """
+
+    per_config: np.ndarray
+    read_at: np.ndarray
+    lower: np.ndarray
+    upper: np.ndarray
+    weight: np.ndarray
+    lower_index: np.ndarray
+    upper_index: np.ndarray
+
+    @property
+    def reached(self) -> np.ndarray:
+        return np.isfinite(self.read_at)
+
+
+def budget_read_points(env_steps: ArrayLike, budgets: ArrayLike, n_configs: int) -> BudgetReadPoints:
+    """:class:`BudgetReadPoints` of budgets B (1-D) split over ``n_configs`` configurations, on
+    the logging schedule ``env_steps`` (strictly increasing)."""
+    steps = _finite(env_steps, "env_steps", 1)
+    if np.any(np.diff(steps) <= 0):
+        raise ValueError("env_steps must be strictly increasing (one value per logging point)")
+    per_config = np.atleast_1d(np.asarray(budgets, dtype=float)) / n_configs
+    reached = per_config >= steps[0]
+    read_at = np.minimum(per_config, steps[-1])
+    lower_index = np.clip(np.searchsorted(steps, read_at, side="right") - 1, 0, steps.size - 1)
+    upper_index = np.where(steps[lower_index] < read_at, np.minimum(lower_index + 1, steps.size - 1), lower_index)
+    gap = steps[upper_index] - steps[lower_index]
+    weight = np.where(gap > 0, (read_at - steps[lower_index]) / np.where(gap > 0, gap, 1.0), 0.0)
+    def where_reached(values: np.ndarray) -> np.ndarray:
+        return np.where(reached, values, np.nan)
+
+    return BudgetReadPoints(
+        per_config=per_config, read_at=where_reached(read_at), lower=where_reached(steps[lower_index]),
+        upper=where_reached(steps[upper_index]), weight=np.where(reached, weight, 0.0),
+        lower_index=lower_index, upper_index=upper_index,
+    )
+
+
+def _read_curves(curves: np.ndarray, points: BudgetReadPoints) -> np.ndarray:
+    """(N, budgets): each curve (N, P) linearly interpolated at ``points.read_at``."""
+    return (1.0 - points.weight) * curves[:, points.lower_index] + points.weight * curves[:, points.upper_index]
 
 
 def _n_configs(n_configs: int | None, pool: int) -> int:
@@ -247,13 +297,10 @@ def _n_configs(n_configs: int | None, pool: int) -> int:
 def _scores_at_budgets(
     tune: np.ndarray, test: np.ndarray, env_steps: ArrayLike, budgets: ArrayLike, n: int
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Both curves (N, P) read at the last logging point within B/n steps of each budget:
-    (tune_at, test_at) of shape (N, budgets), and whether such a point exists per budget."""
-    steps = _logging_steps(env_steps, tune.shape[1])
-    points = _last_point_within(steps, np.atleast_1d(budgets) / n)
-    reached = points >= 0
-    at = np.where(reached, points, 0)
-    return tune[:, at], test[:, at], reached
+    """Both curves (N, P) read at exactly B/n steps of each budget (see :func:`budget_read_points`):
+    (tune_at, test_at) of shape (N, budgets), and whether B/n reaches the first logging point."""
+    points = budget_read_points(_logging_steps(env_steps, tune.shape[1]), budgets, n)
+    return _read_curves(tune, points), _read_curves(test, points), points.reached
 
 
 def _fixed_budget(
@@ -279,7 +326,12 @@ def fixed_budget_heldout(
 
     The budget B is split evenly over n configurations, so each trains for B/n steps; the
     practitioner picks theta_hat = argmax_theta G_tune(theta, B/n) and gets G_test(theta_hat,
-    B/n), G read at the last logging point within B/n steps. With n = N (a grid: n = |Theta|)
+    B/n). G is read at exactly B/n steps: each curve is linearly interpolated between the two
+    logging points that bracket B/n (exact on a logging point), so a configuration is credited
+    with its whole share whether or not B/n falls on the logging schedule (reading the last
+    point at or before B/n would hand a larger grid, whose shares fall further between points,
+    a systematically smaller share). Beyond the last logging point the curve's last value is
+    used (the run ended there). With n = N (a grid: n = |Theta|)
     that is the argmax over the pool; with n < N (random search) it is the expectation over
     uniform n-subsets of the pool. Ties in G_tune share mass as in
     :func:`heldout_tuning_curve`.
@@ -293,6 +345,7 @@ def fixed_budget_heldout(
 
     Returns:
       FB per budget; NaN where B/n is below the first logging point (no score exists yet).
+      :func:`budget_read_points` says where each budget was read.
     """
     tune, test = _paired(tune_curves, test_curves, ndim=2)
     n = _n_configs(n_configs, tune.shape[0])
@@ -336,20 +389,26 @@ def fixed_budget_interval(
 
 
 def _area_within(curves: np.ndarray, env_steps: ArrayLike, budgets: ArrayLike) -> np.ndarray:
-    """(N, budgets): sum of each curve over the logging points within B/N steps."""
+    """(N, budgets): each curve's partial sum over logging points up to exactly B/N steps.
+
+    The sum over the points at or below B/N, plus the next point's value weighted by the
+    fraction of its logging interval that B/N covers: the cumulative sum linearly interpolated
+    between the logging points that bracket B/N, as the curves are for FB@B. Exact (the plain
+    sum) on a logging point; 0 below the first one; the whole sum beyond the last one."""
     curves = _finite(curves, "curves", 2)
-    steps = _logging_steps(env_steps, curves.shape[1])
-    points = _last_point_within(steps, np.atleast_1d(budgets) / curves.shape[0])
-    # A leading zero column makes "no logging point within budget" an area of 0.
-    cumulative = np.concatenate([np.zeros((curves.shape[0], 1)), np.cumsum(curves, axis=1)], 1)
-    return cumulative[:, points + 1]
+    points = budget_read_points(_logging_steps(env_steps, curves.shape[1]), budgets, curves.shape[0])
+    cumulative = np.cumsum(curves, axis=1)[:, points.lower_index]
+    partial = points.weight * curves[:, points.upper_index]
+    return np.where(points.reached, cumulative + partial, 0.0)
 
 
 def effective_auc(curves: ArrayLike, env_steps: ArrayLike, budgets: ArrayLike) -> np.ndarray:
     """Tang & Zhang's optimistic Effective AUC: n * max_theta sum_{t <= B/n} G(theta, t).
 
     ``curves`` (n, P) holds the n configurations' (seed-averaged) curves G; the sum runs over
-    the logging points within B/n steps (a sum over points, not an integral over steps). It
+    the logging points within B/n steps (a sum over points, not an integral over steps), the
+    point after B/n counted with the fraction of its logging interval B/n covers (so the sum is
+    taken at exactly B/n; see :func:`_area_within`). It
     credits the practitioner with the best configuration's area as if it had been known in
     advance, while charging n times its steps.
     """

@@ -136,6 +136,11 @@ class BudgetRow:
     heldout: IntervalEstimate | Unavailable
     effective_auc: float | None
     realizable_auc: float | None
+    # where the curves were read: exactly B/n, interpolated between the logging points
+    # `lower` and `upper` that bracket it (equal on a logging point); None when unavailable
+    read_at: float | None = None
+    lower: float | None = None
+    upper: float | None = None
 
 
 @dataclasses.dataclass(frozen=True)
@@ -195,8 +200,9 @@ def fixed_budget_rows(scores: Scores, algo: AlgoRuns, panel: Panel, reps: int, s
     ok = [m for m in multiples if reasons[m] is None]
     tune_curves, test_curves = panel_curves(scores, algo, panel, "tune"), panel_curves(scores, algo, panel, "test")
     budgets = np.asarray([m * run_length for m in ok], dtype=float)
-    held = effective = realizable = None
+    held = effective = realizable = read = None
     if ok:
+        read = tuning.budget_read_points(steps, budgets, n)
         held = tuning.fixed_budget_interval(tune_curves, test_curves, steps, budgets, n_configs=n, reps=reps,
                                             confidence=CONFIDENCE, seed=seed)
         effective = tuning.effective_auc(tune_curves, steps, budgets)
@@ -207,7 +213,8 @@ def fixed_budget_rows(scores: Scores, algo: AlgoRuns, panel: Panel, reps: int, s
             i = ok.index(m)
             estimate = IntervalEstimate(held.point[i], held.lo[i], held.hi[i])
             rows.append(BudgetRow(m, m * run_length, m * run_length / n, estimate, float(effective[i]),
-                                  float(realizable[i])))
+                                  float(realizable[i]), float(read.read_at[i]), float(read.lower[i]),
+                                  float(read.upper[i])))
         else:
             rows.append(BudgetRow(m, m * run_length, m * run_length / n, Unavailable(reasons[m]), None, None))
     return rows
@@ -292,17 +299,23 @@ def sensitivities(study: Study, scores: Scores, reps: int, seed: int) -> dict[st
 class Ranking:
     """Each algorithm's standing when tuning is free (best configuration in hindsight; the
     tuning-seed incumbent) and when it is charged (FB@B at a budget common to all, SC_eff), with
-    Φ beside it, and the orders those give (labels best first; ties keep the study's order)."""
+    Φ beside it, and the orders those give (labels best first; ties keep the study's order).
 
-    panel: Panel
+    Every column covers every environment: on the normalised scale there is one panel holding
+    them all; with raw returns there is one panel per environment, each algorithm has a value
+    per panel, and it is ordered by its mean rank over the panels (as SC_eff always is)."""
+
+    panels: tuple[Panel, ...]
     tuned: Mapping[str, int]  # m, the number of tuned hyperparameters
     configs: Mapping[str, int]  # N
-    hindsight: Mapping[str, float]
-    incumbent: Mapping[str, float]
+    hindsight: Mapping[str, Mapping[str, float]]  # algo -> panel name -> value
+    incumbent: Mapping[str, Mapping[str, float]]
     budget_multiple: float | None  # B / T of the common budget; None when there is none
-    budget: Mapping[str, IntervalEstimate]  # FB@B held-out at that budget
+    budget: Mapping[str, Mapping[str, BudgetRow]]  # FB@B held-out at that budget, where it was read
+    mean_ranks: Mapping[str, Mapping[str, float]]  # column -> algo -> mean rank over panels (several panels)
     sample_complexity_rank: Mapping[str, float]  # mean rank of SC_eff `zhang` over environments
     reached: Mapping[str, int]  # environments where the censored SC_eff is finite
+    environments: int
     phi: Mapping[str, IntervalEstimate]
     orders: Mapping[str, Sequence[str]]  # "hindsight", "fixed budget", "sample complexity"
 
@@ -312,33 +325,44 @@ def best_first(values: Mapping[str, float], higher_is_better: bool = True) -> li
     return sorted(values, key=lambda label: -values[label] if higher_is_better else values[label])
 
 
-def common_budget(costs: Mapping[str, TuningCost]) -> float | None:
-    """The fixed budget (a multiple of T) at which every algorithm has a held-out FB@B: the
-    smallest grid size N if all have it there, else the largest multiple they all have."""
+def mean_rank(by_group: Sequence[Mapping[str, float]], higher_is_better: bool = True) -> dict[str, float]:
+    """Each label's rank (1 = best) averaged over groups (environments) that rank every label."""
+    ranks: dict[str, float] = {}
+    for values in by_group:
+        for place, label in enumerate(best_first(values, higher_is_better), start=1):
+            ranks[label] = ranks.get(label, 0.0) + place / len(by_group)
+    return ranks
+
+
+def common_budget(costs: Sequence[TuningCost]) -> float | None:
+    """The fixed budget (a multiple of T) at which every algorithm has a held-out FB@B on every
+    panel: the smallest grid size N if all have it there, else the largest multiple they all have."""
     available = [{row.multiple for row in cost.budgets if not isinstance(row.heldout, Unavailable)}
-                 for cost in costs.values() if not isinstance(cost.budgets, Unavailable)]
+                 for cost in costs if not isinstance(cost.budgets, Unavailable)]
     if len(available) != len(costs):
         return None
     common = set.intersection(*available)
-    smallest_grid = min(len(cost.ks) for cost in costs.values())
+    smallest_grid = min(len(cost.ks) for cost in costs)
     return smallest_grid if smallest_grid in common else (max(common) if common else None)
 
 
 def ranking(study: Study, study_panels: Sequence[Panel], costs_by_panel, sample_complexity,
             sensitivity_results) -> Ranking | Unavailable:
-    panel = study_panels[0]
-    costs = {label: costs_by_panel.get((panel.name, label)) for label in study.algos}
-    missing = [label for label, cost in costs.items() if cost is None or isinstance(cost, Unavailable)]
+    missing = [f"{label} on {panel.name}" for panel in study_panels for label in study.algos
+               if isinstance(costs_by_panel.get((panel.name, label), Unavailable("")), Unavailable)]
     if missing:
-        return Unavailable(f"no tuning-cost analysis for {', '.join(missing)} on {panel.name}")
-    hindsight = {label: float(np.max(cost.test_scores)) for label, cost in costs.items()}
-    chosen = {label: float(cost.test_scores[cost.incumbent]) for label, cost in costs.items()}
-    multiple = common_budget(costs)
+        return Unavailable(f"no tuning-cost analysis for {', '.join(missing)}")
+    costs = {label: {panel.name: costs_by_panel[(panel.name, label)] for panel in study_panels}
+             for label in study.algos}
+    hindsight = {label: {name: float(np.max(cost.test_scores)) for name, cost in by_panel.items()}
+                 for label, by_panel in costs.items()}
+    chosen = {label: {name: float(cost.test_scores[cost.incumbent]) for name, cost in by_panel.items()}
+              for label, by_panel in costs.items()}
+    multiple = common_budget([cost for by_panel in costs.values() for cost in by_panel.values()])
     budget = {}
     if multiple is not None:
-        for label, cost in costs.items():
-            (row,) = [r for r in cost.budgets if r.multiple == multiple]
-            budget[label] = row.heldout
+        budget = {label: {name: next(r for r in cost.budgets if r.multiple == multiple)
+                          for name, cost in by_panel.items()} for label, by_panel in costs.items()}
     sc_rank: dict[str, float] = {}
     reached: dict[str, int] = {label: 0 for label in costs}
     if not isinstance(sample_complexity, Unavailable):
@@ -348,22 +372,28 @@ def ranking(study: Study, study_panels: Sequence[Panel], costs_by_panel, sample_
                 by_env.setdefault(r.env, {})[r.algo] = float(r.zhang.result.value)
             if not isinstance(r.censored, Unavailable) and np.isfinite(r.censored.result.value):
                 reached[r.algo] += 1
-        complete = [values for values in by_env.values() if set(values) == set(costs)]
-        for values in complete:
-            for place, label in enumerate(best_first(values, higher_is_better=False), start=1):
-                sc_rank[label] = sc_rank.get(label, 0.0) + place / len(complete)
+        sc_rank = mean_rank([values for values in by_env.values() if set(values) == set(costs)], False)
     phi = {} if isinstance(sensitivity_results, Unavailable) else {
         label: result.phi for label, result in sensitivity_results.items()}
-    orders = {"hindsight": best_first(hindsight)}
+    columns = {"hindsight": hindsight}
     if budget:
-        orders["fixed budget"] = best_first({label: float(estimate.point) for label, estimate in budget.items()})
+        columns["fixed budget"] = {label: {name: float(row.heldout.point) for name, row in by_panel.items()}
+                                   for label, by_panel in budget.items()}
+    mean_ranks, orders = {}, {}
+    for column, values in columns.items():
+        if len(study_panels) == 1:
+            orders[column] = best_first({label: by_panel[study_panels[0].name] for label, by_panel in values.items()})
+        else:
+            per_panel = [{label: values[label][panel.name] for label in values} for panel in study_panels]
+            mean_ranks[column] = mean_rank(per_panel)
+            orders[column] = best_first(mean_ranks[column], higher_is_better=False)
     if sc_rank:
         orders["sample complexity"] = best_first(sc_rank, higher_is_better=False)
     return Ranking(
-        panel=panel, tuned={label: len(varying_hyperparameters(study.algos[label])) for label in costs},
-        configs={label: len(cost.ks) for label, cost in costs.items()}, hindsight=hindsight, incumbent=chosen,
-        budget_multiple=multiple, budget=budget, sample_complexity_rank=sc_rank, reached=reached, phi=phi,
-        orders=orders)
+        panels=tuple(study_panels), tuned={label: len(varying_hyperparameters(study.algos[label])) for label in costs},
+        configs={label: study.algos[label].n_configs for label in costs}, hindsight=hindsight, incumbent=chosen,
+        budget_multiple=multiple, budget=budget, mean_ranks=mean_ranks, sample_complexity_rank=sc_rank,
+        reached=reached, environments=len(study.envs), phi=phi, orders=orders)
 
 
 # --- the whole analysis ---------------------------------------------------------------------------

@@ -9,6 +9,7 @@ from jaxrl_suite.evaluation import normalization
 from jaxrl_suite.evaluation.bootstrap import IntervalEstimate
 from jaxrl_suite.report.analysis import (
     CARD_FB_MULTIPLES,
+    BudgetRow,
     PanelAggregates,
     SampleComplexityEstimate,
     ScoreAnalysis,
@@ -185,27 +186,42 @@ def _ranking_lines(report: StudyReport, analysis: ScoreAnalysis) -> list[str]:
     if isinstance(ranking, Unavailable):
         return [f"Not available: {ranking.reason}."]
     digits = report.scale.digits
+
+    def per_panel(column: str, label: str, values: Mapping[str, str]) -> str:
+        """One panel: its value; several: each panel's value, and the mean rank where one orders them."""
+        if len(ranking.panels) == 1:
+            return next(iter(values.values()))
+        cells = "; ".join(f"{name}: {value}" for name, value in values.items())
+        rank = ranking.mean_ranks.get(column, {}).get(label)
+        return cells if rank is None else f"{cells} (mean rank {rank:.1f})"
+
     rows = []
     for label in ranking.hindsight:
+        budget = ranking.budget.get(label)
         rows.append([
             label, f"{ranking.tuned[label]} / {ranking.configs[label]}",
-            format_number(ranking.hindsight[label], digits), format_number(ranking.incumbent[label], digits),
-            format_interval(ranking.budget[label], digits) if label in ranking.budget else "—",
+            per_panel("hindsight", label, {n: format_number(v, digits) for n, v in ranking.hindsight[label].items()}),
+            per_panel("incumbent", label, {n: format_number(v, digits) for n, v in ranking.incumbent[label].items()}),
+            per_panel("fixed budget", label, {n: format_interval(row.heldout, digits) for n, row in budget.items()})
+            if budget else "—",
             f"{ranking.sample_complexity_rank[label]:.1f}" if label in ranking.sample_complexity_rank else "—",
-            f"{ranking.reached[label]} of {len(ranking.panel.envs)}",
+            f"{ranking.reached[label]} of {ranking.environments}",
             format_interval(ranking.phi[label], 3) if label in ranking.phi else "—",
         ])
     multiple = ranking.budget_multiple
     budget_name = f"FB@{multiple:g}T held-out" if multiple is not None else "FB@B held-out"
     lines = table(["algorithm", "m / N", "best config in hindsight (test seeds)", "tuned incumbent (test seeds)",
                    budget_name, "SC_eff `zhang`: mean rank", "envs where SC_eff (censored) is finite", "Φ"], rows)
+    several = len(ranking.panels) > 1
     names = {
-        "hindsight": "without the tuning charge (best configuration in hindsight)",
-        "fixed budget": f"charged: same tuning budget B = {multiple:g} T per environment and seed (FB@B)"
-        if multiple is not None else "",
+        "hindsight": "without the tuning charge (best configuration in hindsight"
+                     + (", mean rank over environments)" if several else ")"),
+        "fixed budget": f"charged: same tuning budget B = {multiple:g} T per environment and seed (FB@B"
+                        + (", mean rank over environments)" if several else ")") if multiple is not None else "",
         "sample complexity": "charged: effective sample complexity, `zhang` mode (mean rank, lower first)",
     }
-    lines += ["", f"Scores on the {ranking.panel.name} panel ({report.scale.describe()}). m / N: tuned hyperparameters "
+    panels = ("every environment, each its own panel (" if several else f"the {ranking.panels[0].name} panel (")
+    lines += ["", f"Scores on {panels}{report.scale.describe()}). m / N: tuned hyperparameters "
               "and configurations. FB@B splits one budget over each algorithm's own N configurations, so a larger "
               "grid gives each configuration fewer steps; SC_eff multiplies the fastest configuration's steps to τ "
               "by N.", ""]
@@ -217,6 +233,10 @@ def _ranking_lines(report: StudyReport, analysis: ScoreAnalysis) -> list[str]:
         free, *charged = first.values()
         lines.append(f"- Charging for tuning changes the winner: {free} without the charge, "
                      f"{' / '.join(dict.fromkeys(charged))} with it.")
+    if ranking.budget:
+        reads = "; ".join(f"{label}{f' on {name}' if several else ''} at {read_at(row)}"
+                          for label, by_panel in ranking.budget.items() for name, row in by_panel.items())
+        lines.append(f"- FB@{multiple:g}T was read at exactly each configuration's share B/n: {reads}.")
     return lines
 
 
@@ -268,23 +288,33 @@ def _budget_table(report: StudyReport, cost: TuningCost) -> list[str]:
     rows = []
     for row in cost.budgets:
         if isinstance(row.heldout, Unavailable):
-            rows.append([f"{row.multiple:g} T", f"{row.budget:,}", f"{row.per_config:,.0f}",
+            rows.append([f"{row.multiple:g} T", f"{row.budget:,}", f"{row.per_config:,.0f}", "—",
                          f"not available: {row.heldout.reason}", "—", "—"])
         else:
-            rows.append([f"{row.multiple:g} T", f"{row.budget:,}", f"{row.per_config:,.0f}",
+            rows.append([f"{row.multiple:g} T", f"{row.budget:,}", f"{row.per_config:,.0f}", read_at(row),
                          format_interval(row.heldout, digits), format_number(row.effective_auc, digits),
                          format_number(row.realizable_auc, digits)])
     n_envs = len(cost.panel.envs)
     return [
-        *table(["B", "B (env steps)", "B/n per config", "FB@B held-out", "Effective AUC", "realizable AUC"], rows),
+        *table(["B", "B (env steps)", "B/n per config", "read at (env steps)", "FB@B held-out", "Effective AUC",
+                "realizable AUC"], rows),
         "",
         f"Fixed budget: B env steps (of one seed on one environment; T = {cost.run_length:,}) split evenly over "
-        f"n = N = {len(cost.ks)} configurations; each is read at its last logging point within B/n steps, the one "
-        "best on tuning seeds is chosen and scored on test seeds (outer-bootstrap interval). Effective AUC "
-        "(Tang & Zhang) = n × max over configurations of the sum of its tuning-seed curve over logging points "
-        "within B/n — optimistic, as if the best configuration were known; realizable AUC = the sum over all n "
-        f"configurations. Env steps actually spent = B × tuning seeds × {n_envs} environment(s).",
+        f"n = N = {len(cost.ks)} configurations; each configuration's curve is read at exactly B/n env steps, "
+        "linearly interpolated between the two logging points that bracket B/n (*read at*), the one best on tuning "
+        "seeds is chosen and scored on test seeds (outer-bootstrap interval). Effective AUC (Tang & Zhang) = n × "
+        "max over configurations of the sum of its tuning-seed curve over the logging points within B/n, the next "
+        "point weighted by the fraction of its logging interval that B/n covers — optimistic, as if the best "
+        "configuration were known; realizable AUC = the sum over all n configurations. Env steps actually spent "
+        f"= B × tuning seeds × {n_envs} environment(s).",
     ]
+
+
+def read_at(row: BudgetRow) -> str:
+    """Where a fixed-budget score was read, as a share of B/n and between which logging points."""
+    where = (f"interpolated between {row.lower:,.0f} and {row.upper:,.0f}" if row.upper > row.lower
+             else "a logging point")
+    return f"{row.read_at:,.0f} = {row.read_at / row.per_config:.0%} of B/n, {where}"
 
 
 def _sample_complexity_cell(estimate: SampleComplexityEstimate | Unavailable) -> str:
