@@ -137,6 +137,15 @@ def test_optimality_gap_gives_no_credit_above_gamma():
 def test_nan_scores_are_rejected():
     with pytest.raises(ValueError, match="NaN"):
         aggregate_iqm([[1.0, np.nan], [2.0, 3.0]])
+    # An infinity is refused like NaN. Unchecked, the IQM of 1..14 and +inf (15 values, 3 trimmed
+    # per side, so +inf is cut) is mean(4..12) = 8.0 while the mean is inf: the metrics disagree.
+    with_inf = np.append(np.arange(1.0, 15.0), np.inf)[:, None]
+    for bad in (with_inf, -with_inf):
+        for metric in (aggregate_iqm, aggregate_mean, aggregate_median):
+            with pytest.raises(ValueError, match="infinite"):
+                metric(bad)
+        with pytest.raises(ValueError, match="infinite"):
+            probability_of_improvement(bad, with_inf[:-1])
     with pytest.raises(ValueError, match="shape"):
         aggregate_mean([1.0, 2.0])
 
