@@ -590,8 +590,10 @@ def sample_complexities(study: Study, scores: Scores, reps: int, seed: int) -> l
         pool = np.concatenate([c.ravel() for c in curves.values()])
         for label, algo in study.algos.items():
             estimate = functools.partial(_sample_complexity_estimate, curves[label], algo.env_steps[env], reps, seed)
-            censored = (estimate(f"SC_eff {label} {env}", {"threshold": anchors[env].threshold}) if env in anchors
-                        else Unavailable(f"no anchor threshold τ for {env} in evaluation/anchors.toml"))
+            censored = (estimate(f"SC_eff {label} {env}", {"threshold": anchors[env].threshold})
+                        if env in anchors and anchors[env].threshold is not None
+                        else Unavailable(f"no anchor threshold τ for {env} in evaluation/anchors.toml"
+                                         + (f" ({anchors[env].threshold_unusable})" if env in anchors else "")))
             zhang = estimate(f"SC_eff zhang {label} {env}", {"mode": "zhang", "pool": pool})
             out.append(SampleComplexityResult(label, env, censored, zhang))
     return out
@@ -1113,7 +1115,7 @@ def _sample_complexity_lines(report: StudyReport, analysis: ScoreAnalysis) -> li
         return [f"Not available: {results_.reason}."]
     anchors = normalization.load_anchors()
     rows = [[r.algo, r.env, str(report.study.algos[r.algo].n_configs),
-             f"{anchors[r.env].threshold:.4g}" if r.env in anchors else "—",
+             f"{anchors[r.env].threshold:.4g}" if r.env in anchors and anchors[r.env].threshold is not None else "—",
              _sample_complexity_cell(r.censored), _sample_complexity_cell(r.zhang)] for r in results_]
     return [*_table(["algorithm", "env", "n", "τ (raw return)", "SC_eff, censored mode [95% CI]",
                      "SC_eff, `zhang` mode [95% CI]"], rows), "",
