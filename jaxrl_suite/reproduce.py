@@ -10,7 +10,7 @@ least 0.05, not reproduced otherwise; and when the two numbers do not measure th
 The old rule (our mean within the spec's `tolerance` of the published one) stays as a second
 column. Nothing is dropped silently.
 
-Metric definitions (the `metric` field; see ../shared/reference/published_tables.md):
+Metric definitions (the `metric` field; see benchmarks/published_tables.md):
 
 * ``train_return_last100`` — CleanRL / Open RL Benchmark: mean over seeds of each seed's
   average return over its last 100 training episodes, ± population std over seeds (ddof 0).

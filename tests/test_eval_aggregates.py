@@ -1,4 +1,4 @@
-"""Aggregate metrics and normalisation against reference/metric_oracles.md (rows 1-6, 12),
+"""Aggregate metrics and normalisation against tests/oracles.md (rows 1-6, 12; derivations there),
 plus properties that catch the usual mistakes (trimming, ties, axis order)."""
 
 import numpy as np

@@ -1,4 +1,4 @@
-"""Stratified bootstrap: oracle rows 7 and 14 of reference/metric_oracles.md, reproducibility
+"""Stratified bootstrap: oracle rows 7 and 14 of tests/oracles.md, reproducibility
 and the structure of the resamples (stratified by task, whole runs, independent samples)."""
 
 import functools

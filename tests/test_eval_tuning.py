@@ -1,4 +1,4 @@
-"""Tuning-cost protocols: oracle rows 8-10 of reference/metric_oracles.md, plus brute-force
+"""Tuning-cost protocols: oracle rows 8-10 of tests/oracles.md (derivations there), plus brute-force
 enumeration checks of the combinatorial formulas (including ties)."""
 
 import itertools
