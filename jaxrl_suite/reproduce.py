@@ -223,8 +223,8 @@ def markdown(spec: StudySpec, rows: list[Row], manifest: dict[str, Any], figure:
                       f"{str(manifest['table_git_revision'])[:10]}."]
     lines += [
         "",
-        "| env | algo | metric | steps (ours / published) | ours: mean ± std (seeds) | our seeds, ascending | collapsed "
-        "| IQM [95% CI] | published ± spread (seeds) | difference | verdict (k-seed test) | tolerance rule |",
+        "| env | algo | metric | steps (ours / published) | ours: mean ± std (seeds) | our seeds, ascending "
+        "| collapsed | IQM [95% CI] | published ± spread (seeds) | difference | verdict (k-seed test) | tolerance rule |",
         "|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for r in rows:

@@ -224,9 +224,10 @@ def test_anchor_file_is_validated():
         Anchor("brax/hopper", lo=17.55, hi=3754.199, threshold=3800.0, source="x")
     with pytest.raises(ValueError, match="either a threshold or the reason"):
         Anchor("a/b", lo=0.0, hi=1.0, threshold=None, source="x")
-    unusable = parse_anchors('version = "1"\n[anchors."a/b"]\nlo = 0\nhi = 1\nthreshold_unusable = "why"\nsource = "x"\n')
+    unusable = parse_anchors('version = "1"\n[anchors."a/b"]\nlo = 0\nhi = 1\nthreshold_unusable = "why"\n'
+                             'source = "x"\n')["a/b"]
     with pytest.raises(ValueError, match="no usable solved threshold tau for a/b: why"):
-        unusable["a/b"].normalized_threshold
+        _ = unusable.normalized_threshold
 
 
 def test_percentile_normalize_records_its_pool():
