@@ -105,13 +105,14 @@ def _row(reference: dict[str, Any], spec: StudySpec, data: dict[str, np.ndarray]
                    verdict="not comparable", reason=f"the study has no runs of {algo!r} on {env}")
     last = mine & (data["checkpoint"] == data["checkpoint"][mine].max())
     column = "eval_return" if metric == "eval_stochastic_164" else "train_return"
-    values = np.sort(data[column][last].astype(float))
+    in_table_order = data[column][last].astype(float)  # the IQM bootstrap resamples in this order
+    values = np.sort(in_table_order)
     steps = int(data["env_steps"][last].max())
     anchors = load_anchors()
     collapse_below = collapse_threshold(anchors[env].lo, base["published"]) if env in anchors else None
     ours = dict(
         ours_mean=float(np.mean(values)), ours_std=float(np.std(values)), ours_seeds=int(values.size),
-        ours_steps=steps, iqm=_iqm(values), diverged=int(data["diverged"][last].sum()),
+        ours_steps=steps, iqm=_iqm(in_table_order), diverged=int(data["diverged"][last].sum()),
         ours_values=tuple(float(v) for v in values), collapse_below=collapse_below,
         collapsed=None if collapse_below is None else int(np.sum(values < collapse_below)),
     )
