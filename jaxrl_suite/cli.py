@@ -55,6 +55,10 @@ def build_parser() -> argparse.ArgumentParser:
     reproduce.add_argument("--results-dir", default="results", metavar="DIR",
                            help="where the table, CSV, figure and the study directory go (default: results)")
     reproduce.add_argument("--quiet", action="store_true", help="no progress bar and no table; errors still print")
+    reproduce.add_argument("--from-results", action="store_true",
+                           help="train nothing: re-make the table, CSV and figure from the complete study directory "
+                                "DIR/<name> an earlier `reproduce` of this spec wrote (its references and description "
+                                "may have changed since, nothing else)")
     _add_study_flags(reproduce, "rows become 'not comparable'")
 
     report = sub.add_parser(
@@ -227,10 +231,13 @@ def _as_requested(spec, args):
 def _reproduce(args) -> int:
     from jaxrl_suite import reproduce as RP
     from jaxrl_suite.checkpoint import CheckpointError
-    from jaxrl_suite.results import ResultsError, write_text_files
+    from jaxrl_suite.results import ResultsError, git_revision, write_text_files
     from jaxrl_suite.spec import SpecError, load_spec
     from jaxrl_suite.study import plan, run_study
 
+    if args.from_results and args.resume:
+        print("jaxrl-suite: error: --from-results trains nothing, so --resume does not apply", file=sys.stderr)
+        return BAD_INPUT
     try:
         spec = _as_requested(load_spec(args.spec), args)
         if not spec.references:
@@ -243,25 +250,31 @@ def _reproduce(args) -> int:
     from jaxrl_suite import console
 
     results_dir = Path(args.results_dir)
-    if not args.quiet:
-        console.print_plan(spec, args.scale)
+    out_dir = results_dir / spec.name
     try:
-        with console.progress(quiet=args.quiet) as report:
-            outcome = run_study(spec, results_dir / spec.name, max_runs_per_chunk=args.max_runs_per_chunk,
-                                runs_per_device=args.runs_per_device, progress=report, resume=args.resume)
+        if args.from_results:
+            table, manifest = RP.finished_study(spec, out_dir)
+            manifest = {**manifest, "table_git_revision": git_revision() or "unknown"}
+        else:
+            if not args.quiet:
+                console.print_plan(spec, args.scale)
+            with console.progress(quiet=args.quiet) as report:
+                outcome = run_study(spec, out_dir, max_runs_per_chunk=args.max_runs_per_chunk,
+                                    runs_per_device=args.runs_per_device, progress=report, resume=args.resume)
+            table, manifest = outcome.table, outcome.manifest
     except (ResultsError, CheckpointError) as error:
         print(f"jaxrl-suite: error: {error}", file=sys.stderr)
         return BAD_INPUT
-    rows = RP.compare(spec, outcome.table, args.scale, smoke=args.smoke)
-    figure = RP.learning_curves(outcome.out_dir / "learning_curves.png", spec, outcome.table, rows)
-    manifest = {**outcome.manifest, "spec_path": args.spec}
+    rows = RP.compare(spec, table, args.scale, smoke=args.smoke)
+    figure = RP.learning_curves(out_dir / "learning_curves.png", spec, table, rows)
+    manifest = {**manifest, "spec_path": args.spec}
     written = write_text_files(results_dir, {
         f"{spec.name}.md": RP.markdown(spec, rows, manifest, f"{spec.name}/{figure.name}"),
         f"{spec.name}.csv": RP.csv_text(rows),
     })
     if not args.quiet:
         console.print_reproduction(rows)
-        console.out.print("wrote " + ", ".join(str(p) for p in written) + f" and {outcome.out_dir}/")
+        console.out.print("wrote " + ", ".join(str(p) for p in written) + f" and {out_dir}/")
     return 0
 
 

@@ -92,21 +92,25 @@ def environment_record() -> dict[str, Any]:
             versions[package] = metadata.version(package)
         except metadata.PackageNotFoundError:
             versions[package] = None
-    try:
-        revision = subprocess.run(
-            ["git", "rev-parse", "HEAD"], capture_output=True, text=True, timeout=5,
-            cwd=Path(__file__).resolve().parent,
-        ).stdout.strip() or None
-    except (OSError, subprocess.SubprocessError):
-        revision = None
     return {
         "versions": versions,
-        "git_revision": revision,
+        "git_revision": git_revision(),
         "devices": [f"{d.platform}:{d.device_kind}" for d in jax.devices()],
         "host": {"platform": platform.platform(), "processor": platform.machine(), "cpu_count": os.cpu_count()},
         "python": platform.python_version(),
         "written_at": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
     }
+
+
+def git_revision() -> str | None:
+    """The commit of the suite's own checkout, None outside a git checkout."""
+    try:
+        return subprocess.run(
+            ["git", "rev-parse", "HEAD"], capture_output=True, text=True, timeout=5,
+            cwd=Path(__file__).resolve().parent,
+        ).stdout.strip() or None
+    except (OSError, subprocess.SubprocessError):
+        return None
 
 
 def write_study(

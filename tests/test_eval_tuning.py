@@ -1,4 +1,4 @@
-"""Tuning-cost protocols: oracle rows 8-10 of reference/metric_oracles.md, plus brute-force
+"""Tuning-cost protocols: oracle rows 8-10 of tests/oracles.md (derivations there), plus brute-force
 enumeration checks of the combinatorial formulas (including ties)."""
 
 import itertools
@@ -56,11 +56,11 @@ def test_oracle_9_heldout_tuning_curve_and_winners_curse():
 def test_oracle_10_effective_sample_complexity():
     assert effective_sample_complexity(GRID, STEPS, threshold=0.9).value == 9.0
     assert effective_sample_complexity(GRID[:1], STEPS, threshold=0.9).value == 5.0
-    # Tang & Zhang's mode: p5/p95 over the whole grid, tau = 0.9 on that scale.
-    assert effective_sample_complexity(GRID, STEPS, mode="zhang").value == pytest.approx(9.0)
-    zhang_c1 = effective_sample_complexity(GRID[:1], STEPS, mode="zhang", pool=GRID)
-    assert zhang_c1.value == pytest.approx(5.0)
-    assert zhang_c1.normalization.size == GRID.size
+    # The "zhang_normalised" reading: p5/p95 over the whole grid (p5 = 0, p95 = 1 here), tau = 0.9.
+    assert effective_sample_complexity(GRID, STEPS, mode="zhang_normalised").value == pytest.approx(9.0)
+    normalised_c1 = effective_sample_complexity(GRID[:1], STEPS, mode="zhang_normalised", pool=GRID)
+    assert normalised_c1.value == pytest.approx(5.0)
+    assert normalised_c1.normalization.size == GRID.size
 
 
 def test_oracle_10_effective_auc():
@@ -219,9 +219,35 @@ def test_censored_configurations_are_reported_not_imputed():
     assert some.value == 2 * 5 and some.censored_fraction == 0.5
 
 
-def test_zhang_mode_imputes_ten_times_the_training_length():
+def test_zhang_mode_follows_the_authors_code():
+    # Tang & Zhang's code: tau = np.percentile(pool, 90) of the grid's raw returns. The oracle grid
+    # plus a configuration that never learns: 36 values, 12 of them 1.0 (c1 four, c2 two, c3 six),
+    # so the sorted values 24..35 are 1.0 and the 90th percentile (position 0.9 * 35 = 31.5) is 1.0,
+    # not the 0.9 of the p5/p95 reading. First reaching 1.0: c1 at point 6, c2 at 8, c3 at 4.
+    grid = np.vstack([GRID, np.zeros(9)])
+    whole = effective_sample_complexity(grid, STEPS, mode="zhang")
+    assert whole.threshold == 1.0
+    # The never-learning configuration is charged 10 x the largest valid first hit (8): 80, not
+    # 10 x T = 90.
+    np.testing.assert_array_equal(whole.first_hit, [6, 8, 4, 80])
+    assert whole.censored_fraction == 0.25 and whole.value == 4 * 4
+    # Their unit: the 5th percentile of the filled steps [4, 6, 8, 80] at position 0.05 * 3 = 0.15,
+    # 4 + 0.15 * (6 - 4) = 4.3; normalised SC = 16 / 4.3.
+    assert whole.step_baseline == pytest.approx(4.3) and whole.normalized_value == pytest.approx(16 / 4.3)
+    # A subset is scored against the whole grid's tau, charge and baseline.
+    only_c1 = effective_sample_complexity(grid[:1], STEPS, mode="zhang", pool=grid)
+    assert only_c1.value == 6 and only_c1.normalized_value == pytest.approx(6 / 4.3)
+    never = effective_sample_complexity(grid[3:], STEPS, mode="zhang", pool=grid)
+    assert never.first_hit[0] == 80 and never.value == 80 and never.censored_fraction == 1.0
+    # A flat pool sets only tau; the charge then comes from the curves' own largest first hit.
+    flat = effective_sample_complexity(grid, STEPS, mode="zhang", pool=grid.ravel())
+    np.testing.assert_array_equal(flat.first_hit, whole.first_hit)
+    assert flat.step_baseline is None
+
+
+def test_zhang_normalised_mode_imputes_ten_times_the_training_length():
     flat_then_late = np.array([np.linspace(0, 1, 9), np.zeros(9)])
-    result = effective_sample_complexity(flat_then_late[1:], STEPS, mode="zhang", pool=flat_then_late)
+    result = effective_sample_complexity(flat_then_late[1:], STEPS, mode="zhang_normalised", pool=flat_then_late)
     assert result.censored_fraction == 1.0
     assert result.first_hit[0] == 10 * STEPS[-1]
     assert result.value == 1 * 10 * STEPS[-1]
@@ -230,8 +256,11 @@ def test_zhang_mode_imputes_ten_times_the_training_length():
 def test_sample_complexity_settings_are_checked():
     with pytest.raises(ValueError, match="threshold"):
         effective_sample_complexity(GRID, STEPS)
-    with pytest.raises(ValueError, match="0.9"):
-        effective_sample_complexity(GRID, STEPS, threshold=0.5, mode="zhang")
+    for mode in ("zhang", "zhang_normalised"):
+        with pytest.raises(ValueError, match="leave threshold None"):
+            effective_sample_complexity(GRID, STEPS, threshold=0.5, mode=mode)
+    with pytest.raises(ValueError, match="pool"):
+        effective_sample_complexity(GRID, STEPS, mode="zhang", pool=[1.0, np.nan])
     with pytest.raises(ValueError, match="mode"):
         effective_sample_complexity(GRID, STEPS, threshold=0.5, mode="other")
     with pytest.raises(ValueError, match="env_steps"):

@@ -24,8 +24,8 @@ Defaults are CleanRL's `pqn.py` for CartPole-v1 (CleanRL docs/rl-algorithms/pqn.
 steps, 4 minibatches, 4 epochs, RAdam lr 2.5e-4 annealed to 0, γ 0.99, ε 1 → 0.05 over 50% of
 the steps, max grad norm 10, λ 0.65, MLP 120-84 with LayerNorm before each relu, orthogonal
 init with gain √2 on every layer, MSE loss; published 495.13 ± 6.89 at 500k steps, 3 seeds).
-Two departures, both corrections: CleanRL treats truncation as termination, and its Q(λ)
-recursion does not cut the trace at episode ends.
+One departure, a correction: CleanRL treats truncation as termination (its Q(λ) recursion cuts
+the trace at episode ends as ours does, since CleanRL PR #494, the version benchmarked).
 
 The ε-greedy rollout, the Q-network and `act` are DQN's (jaxrl_suite/algos/dqn.py): the two
 algorithms differ only in how they turn a rollout into gradient steps.

@@ -37,11 +37,15 @@ from jaxrl_suite.evaluation.bootstrap import (
 )
 from jaxrl_suite.evaluation.normalization import PercentilePool, percentile_pool
 
-#: Tang & Zhang's threshold: 0.9 on their p5/p95 percentile scale.
+#: Tang & Zhang's code (mode "zhang"): the threshold is this percentile of the pooled returns.
+ZHANG_PERCENTILE = 90.0
+#: The other reading (mode "zhang_normalised"): 0.9 on the p5/p95 percentile scale.
 ZHANG_THRESHOLD = 0.9
-#: Tang & Zhang charge a configuration that never reaches the threshold this many times the
-#: training length.
+#: A configuration that never reaches the threshold is charged this many times a step: the
+#: largest first-hitting step of the pool (mode "zhang"), the training length ("zhang_normalised").
 ZHANG_CENSORED_MULTIPLIER = 10.0
+#: Tang & Zhang divide first-hitting steps by this percentile of the pool's (filled) steps.
+ZHANG_STEP_BASELINE_PERCENTILE = 5.0
 
 
 # --- checked inputs --------------------------------------------------------------------
@@ -431,14 +435,18 @@ def realizable_auc(curves: ArrayLike, env_steps: ArrayLike, budgets: ArrayLike) 
 class SampleComplexity:
     """Effective sample complexity of a set of n configurations.
 
-    value: n * min_theta T_theta(tau); ``inf`` when no configuration reaches tau (mode
-      "censored"): the honest statement is only "more than n times the training length".
+    value: n * min_theta T_theta(tau); ``inf`` when no configuration reaches tau (and none is
+      imputed): the honest statement is only "more than n times the training length".
     first_hit: T_theta(tau) per configuration; NaN where censored (mode "censored"), the
-      imputed 10 x training length (mode "zhang").
+      imputed charge in the Tang & Zhang modes.
     censored_fraction: fraction of configurations that never reach tau.
-    threshold: tau, in the units the curves were compared in.
+    threshold: tau, in the units the curves were compared in (raw returns, except in mode
+      "zhang_normalised": the p5/p95 scale).
     n_configs: n, the multiplier.
-    normalization: the p5/p95 pool record (mode "zhang"), else None.
+    normalization: the p5/p95 pool record (mode "zhang_normalised"), else None.
+    step_baseline: mode "zhang" with the pool given as curves: the 5th percentile of the pool
+      configurations' (filled) first-hitting steps, Tang & Zhang's unit of sample complexity.
+    normalized_value: value / step_baseline, the "normalized effective SC" Tang & Zhang plot.
     """
 
     value: float
@@ -447,6 +455,11 @@ class SampleComplexity:
     threshold: float
     n_configs: int
     normalization: PercentilePool | None = None
+    step_baseline: float | None = None
+
+    @property
+    def normalized_value(self) -> float | None:
+        return None if self.step_baseline is None else self.value / self.step_baseline
 
 
 def first_hitting_steps(curves: ArrayLike, env_steps: ArrayLike, threshold: float) -> np.ndarray:
@@ -464,7 +477,7 @@ def effective_sample_complexity(
     env_steps: ArrayLike,
     threshold: float | None = None,
     *,
-    mode: Literal["censored", "zhang"] = "censored",
+    mode: Literal["censored", "zhang", "zhang_normalised"] = "censored",
     pool: ArrayLike | None = None,
 ) -> SampleComplexity:
     """Effective sample complexity SC_eff = n * min_theta T_theta(tau) (Tang & Zhang 2026).
@@ -477,21 +490,36 @@ def effective_sample_complexity(
       "censored" (default): ``threshold`` is required and compared with the curves as given.
         Configurations that never reach it are reported through ``censored_fraction`` and
         never imputed; if none reaches it, the value is ``inf``.
-      "zhang": reproduces Tang & Zhang's choices. The curves are percentile-normalised with
-        the p5/p95 of ``pool`` (default: the curves; pass the whole grid, every algorithm,
-        when scoring a subset), the threshold is 0.9 on that scale (the paper's "90th
-        percentile" threshold: 90% of the way from p5 to p95; ``threshold`` must be left
-        None), a configuration that never reaches it is charged 10 x the training length
-        (the last logging point), and n is the grid size (3^m for m tuned hyperparameters
-        on 3-value grids).
+      "zhang": Tang & Zhang's released code (hyperparameter_sensitivity/sec5, scripts
+        10_sc_step_to_threshold.py and 11_sc_release_table.py). Their pool is one algorithm's
+        whole grid on one environment: every configuration's seed-averaged curve (cut to the
+        shortest curve; here all curves have P points). Pass that grid as ``pool`` (configs,
+        P) when ``curves`` is a subset of it; the default pool is ``curves``. Then
+          tau = np.percentile(pool, 90), on raw returns (numpy's linear interpolation);
+          T_theta = the first logging point with G >= tau (they count the 1-based logging
+            index; here its env steps, the same up to the logging interval);
+          a configuration that never reaches tau is charged 10 x the largest first-hitting
+            step among the pool's configurations that do reach it (one always does: the
+            pool's maximum is >= tau), before any minimum, percentile or average;
+          step_baseline = the 5th percentile of the pool's (filled) steps, normalized_value =
+            value / step_baseline (their "normalized effective SC"; n is their 3^N).
+        A flat ``pool`` (any shape other than (configs, P)) sets only tau: the charge for a
+        censored configuration then comes from ``curves``' own largest first hit, and there is
+        no step_baseline. ``threshold`` must be left None.
+      "zhang_normalised": an earlier reading of the paper's text, kept for comparison: the
+        curves are percentile-normalised with the p5/p95 of ``pool`` (default: the curves),
+        tau = 0.9 on that scale (90% of the way from p5 to p95, not the 90th percentile), and
+        a censored configuration is charged 10 x the training length (the last logging point).
     """
     curves = _finite(curves, "curves", 2)
     steps = _logging_steps(env_steps, curves.shape[1])
-    n = curves.shape[0]
-    record = None
+    if mode in ("zhang", "zhang_normalised") and threshold is not None:
+        raise ValueError(f"mode={mode!r} sets its own threshold (the pool's 90th percentile for 'zhang', 0.9 on "
+                         "the p5/p95 scale for 'zhang_normalised'); leave threshold None")
     if mode == "zhang":
-        if threshold is not None:
-            raise ValueError("mode='zhang' fixes the threshold at 0.9 on the p5/p95 scale")
+        return _zhang_sample_complexity(curves, steps, pool)
+    record = None
+    if mode == "zhang_normalised":
         record = percentile_pool(curves if pool is None else pool)
         curves = record.apply(curves)
         threshold = ZHANG_THRESHOLD
@@ -499,23 +527,43 @@ def effective_sample_complexity(
         if threshold is None:
             raise ValueError("mode='censored' needs a threshold (e.g. an anchor's tau)")
         if pool is not None:
-            raise ValueError("pool is only used by mode='zhang'")
+            raise ValueError("pool is only used by the modes 'zhang' and 'zhang_normalised'")
     else:
-        raise ValueError(f"mode must be 'censored' or 'zhang'; got {mode!r}")
+        raise ValueError(f"mode must be 'censored', 'zhang' or 'zhang_normalised'; got {mode!r}")
 
     first_hit = first_hitting_steps(curves, steps, threshold)
     censored = np.isnan(first_hit)
-    if mode == "zhang":
+    if mode == "zhang_normalised":
         first_hit = np.where(censored, ZHANG_CENSORED_MULTIPLIER * steps[-1], first_hit)
-    value = np.inf if np.isnan(first_hit).all() else n * float(np.nanmin(first_hit))
-    return SampleComplexity(
-        value=value,
-        first_hit=first_hit,
-        censored_fraction=float(censored.mean()),
-        threshold=float(threshold),
-        n_configs=n,
-        normalization=record,
-    )
+    return _sample_complexity(first_hit, censored, float(threshold), normalization=record)
+
+
+def _zhang_sample_complexity(curves: np.ndarray, steps: np.ndarray, pool: ArrayLike | None) -> SampleComplexity:
+    """Mode "zhang" of :func:`effective_sample_complexity`."""
+    pool_values = curves if pool is None else np.asarray(pool, dtype=float)
+    if pool_values.size == 0 or not np.isfinite(pool_values).all():
+        raise ValueError("mode='zhang': the pool must be non-empty and finite")
+    pool_is_grid = pool_values.ndim == 2 and pool_values.shape[1] == curves.shape[1]
+    threshold = float(np.percentile(pool_values, ZHANG_PERCENTILE))
+    first_hit = first_hitting_steps(curves, steps, threshold)
+    censored = np.isnan(first_hit)
+    # The charge for a censored configuration: 10 x the largest step at which a configuration
+    # of the grid first reaches tau (their `10 * df[metric].dropna().max()` over the whole grid).
+    grid_hits = first_hitting_steps(pool_values, steps, threshold) if pool_is_grid else first_hit
+    valid = grid_hits[~np.isnan(grid_hits)]
+    charge = ZHANG_CENSORED_MULTIPLIER * valid.max() if valid.size else np.nan
+    first_hit = np.where(censored, charge, first_hit)
+    baseline = None
+    if pool_is_grid:  # their `np.percentile(df[metric], 5)` over the filled steps of the grid
+        baseline = float(np.percentile(np.where(np.isnan(grid_hits), charge, grid_hits),
+                                       ZHANG_STEP_BASELINE_PERCENTILE))
+    return _sample_complexity(first_hit, censored, threshold, step_baseline=baseline)
+
+
+def _sample_complexity(first_hit: np.ndarray, censored: np.ndarray, threshold: float, **extra) -> SampleComplexity:
+    value = np.inf if np.isnan(first_hit).all() else first_hit.size * float(np.nanmin(first_hit))
+    return SampleComplexity(value=value, first_hit=first_hit, censored_fraction=float(censored.mean()),
+                            threshold=threshold, n_configs=first_hit.size, **extra)
 
 
 @dataclasses.dataclass(frozen=True)

@@ -241,8 +241,8 @@ class SampleComplexityResult:
 def sample_complexities(study: Study, scores: Scores, reps: int,
                         seed: int) -> list[SampleComplexityResult] | Unavailable:
     """SC_eff per algorithm and environment, on the tuning-seed mean curves in raw returns, in
-    both modes: censored at the anchor's threshold τ, and Tang & Zhang's `zhang` mode with the
-    p5/p95 pool of every algorithm's curves on the environment."""
+    both modes: censored at the anchor's threshold τ, and Tang & Zhang's `zhang` mode, whose pool
+    is the algorithm's own grid of curves on the environment (as in the authors' scripts)."""
     if any(a.seed_index("tune").size == 0 for a in study.algos.values()):
         return Unavailable("needs tuning seeds: SC_eff charges the curves seen while tuning")
     anchors = normalization.load_anchors()
@@ -250,12 +250,13 @@ def sample_complexities(study: Study, scores: Scores, reps: int,
     for env in study.envs:
         curves = {label: scores.raw[(label, env)][:, a.seed_index("tune")].mean(axis=1)
                   for label, a in study.algos.items()}
-        pool = np.concatenate([c.ravel() for c in curves.values()])
         for label, algo in study.algos.items():
             estimate = functools.partial(_sample_complexity_estimate, curves[label], algo.env_steps[env], reps, seed)
-            censored = (estimate(f"SC_eff {label} {env}", {"threshold": anchors[env].threshold}) if env in anchors
-                        else Unavailable(f"no anchor threshold τ for {env} in evaluation/anchors.toml"))
-            zhang = estimate(f"SC_eff zhang {label} {env}", {"mode": "zhang", "pool": pool})
+            usable = env in anchors and anchors[env].threshold is not None
+            censored = (estimate(f"SC_eff {label} {env}", {"threshold": anchors[env].threshold}) if usable
+                        else Unavailable(f"no anchor threshold τ for {env} in evaluation/anchors.toml"
+                                         + (f" ({anchors[env].threshold_unusable})" if env in anchors else "")))
+            zhang = estimate(f"SC_eff zhang {label} {env}", {"mode": "zhang"})
             out.append(SampleComplexityResult(label, env, censored, zhang))
     return out
 
@@ -265,7 +266,7 @@ def _sample_complexity_estimate(curves: np.ndarray, steps: np.ndarray, reps: int
     try:
         return tuning.sample_complexity_interval(curves, steps, reps=reps, confidence=CONFIDENCE, seed=seed,
                                                  stream=name, **kwargs)
-    except ValueError as error:  # e.g. a constant pool has no p5/p95 scale
+    except ValueError as error:  # e.g. an empty or non-finite pool
         return Unavailable(str(error))
 
 

@@ -330,16 +330,16 @@ def _sample_complexity_lines(report: StudyReport, analysis: ScoreAnalysis) -> li
         return [f"Not available: {results_.reason}."]
     anchors = normalization.load_anchors()
     rows = [[r.algo, r.env, str(report.study.algos[r.algo].n_configs),
-             f"{anchors[r.env].threshold:.4g}" if r.env in anchors else "—",
+             f"{anchors[r.env].threshold:.4g}" if r.env in anchors and anchors[r.env].threshold is not None else "—",
              _sample_complexity_cell(r.censored), _sample_complexity_cell(r.zhang)] for r in results_]
     return [*table(["algorithm", "env", "n", "τ (raw return)", "SC_eff, censored mode [95% CI]",
                      "SC_eff, `zhang` mode [95% CI]"], rows), "",
             "SC_eff = n × min over the n configurations of the first env step (of one run) at which the "
             "configuration's tuning-seed mean curve reaches τ (Tang & Zhang 2026). *Censored mode*: τ is the "
             "anchor's solved threshold; configurations that never reach it are reported as the censored fraction, "
-            "never imputed (∞ when none does). *`zhang` mode*: the paper's exact choices — curves p5/p95-normalised "
-            "over every algorithm's tuning curves on the environment, τ = 0.9 on that scale, a censored "
-            "configuration charged 10 × T. Intervals: outer bootstrap over configurations (percentiles of "
+            "never imputed (∞ when none does). *`zhang` mode*: the authors' released code — τ = the 90th "
+            "percentile of the pooled raw returns of the algorithm's own grid on the environment, a censored "
+            "configuration charged 10 × the grid's largest first-hit step. Intervals: outer bootstrap over configurations (percentiles of "
             "1/SC_eff, so ∞ keeps its place)."]
 
 
