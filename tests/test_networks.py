@@ -105,18 +105,20 @@ def test_every_algorithm_takes_network_init_as_a_static_setting_and_checks_it():
 def spec_with(algorithm, preset):
     raw = {"name": "presets", "envs": ["gymnax/CartPole-v1"], "total_env_steps": 10_000, "test_seeds": [0],
            "algorithms": [{"algorithm": algorithm, "preset": preset}]}
-    return parse_spec(raw).algorithms[0].static
+    return parse_spec(raw).algorithms[0]
 
 
 def test_dqn_cleanrl_presets_resolve_to_their_sources_init():
     # dqn_jax.py (the published 498.38) builds flax nn.Dense layers with their defaults; dqn.py
     # builds torch nn.Linear layers with theirs.
-    assert spec_with("dqn", "cleanrl-cartpole")["network_init"] == "lecun_normal"
-    assert spec_with("dqn", "cleanrl")["network_init"] == "lecun_normal"
-    assert spec_with("dqn", "cleanrl-torch-cartpole")["network_init"] == "torch_default"
+    assert spec_with("dqn", "cleanrl-cartpole").static["network_init"] == "lecun_normal"
+    assert spec_with("dqn", "cleanrl").static["network_init"] == "lecun_normal"
+    torch = spec_with("dqn", "cleanrl-torch-cartpole")
+    assert torch.static["network_init"] == "torch_default"
+    assert torch.hparams["learning_starts"] == 10_001  # first gradient step after 10,010 env steps, as CleanRL's
     # CleanRL's PPO and PQN use orthogonal init and step the learning rate once per iteration.
     for algorithm in ("ppo", "pqn"):
-        static = spec_with(algorithm, "cleanrl-cartpole")
+        static = spec_with(algorithm, "cleanrl-cartpole").static
         assert (static["network_init"], static["lr_decay_every"]) == ("orthogonal", "iteration")
 
 

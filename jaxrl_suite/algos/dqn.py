@@ -312,30 +312,33 @@ def check_static(static: Static, env) -> list[tuple[str, str]]:
 
 
 _CLEANRL_TIMING = (
-    "Differs, by one iteration: CleanRL's first gradient step and first target copy come after 10,011 env steps "
-    "(global_step > learning_starts), here after 10,000 (49,001 gradient steps in 500k instead of 49,000)"
+    "learning_starts is 10,001 so that gradient steps and target copies follow CleanRL's (global_step > "
+    "learning_starts, a gradient step every 10th step): the first after 10,010 env steps (CleanRL: 10,011), the "
+    "first target copy after 10,500. Differs: one env step earlier each, so a 500k run ends with one more of each "
+    "(49,000 gradient steps, CleanRL 48,999)"
 )
 CLEANRL_JAX = (
     "CleanRL dqn_jax.py defaults: flax's default init (lecun-normal weights, zero biases), Adam eps 1e-8, target "
     "copied every 500 steps; published 498.38 +/- 2.29 on CartPole-v1 at 500k steps, 3 seeds (CleanRL "
-    "docs/rl-algorithms/dqn.md). As there, a time-limit truncation bootstraps. " + _CLEANRL_TIMING
+    "docs/rl-algorithms/dqn.md). As there, a time-limit truncation bootstraps; " + _CLEANRL_TIMING
 )
 CLEANRL_TORCH = (
     "CleanRL dqn.py defaults: PyTorch's default nn.Linear init (weights and biases U(+-1/sqrt(fan_in))), Adam eps "
     "1e-8, target copied every 500 steps; published 488.69 +/- 16.11 on CartPole-v1 at 500k steps, 3 seeds "
-    "(CleanRL docs/rl-algorithms/dqn.md). As there, a time-limit truncation bootstraps. " + _CLEANRL_TIMING
+    "(CleanRL docs/rl-algorithms/dqn.md). As there, a time-limit truncation bootstraps; " + _CLEANRL_TIMING
 )
+_CLEANRL_HPARAMS = dict(learning_starts=10_001.0)
 
 PRESETS = {
-    "cleanrl": Preset(static=dict(network_init="lecun_normal"), hparams={}, source=CLEANRL_JAX),
+    "cleanrl": Preset(static=dict(network_init="lecun_normal"), hparams=_CLEANRL_HPARAMS, source=CLEANRL_JAX),
     "cleanrl-cartpole": Preset(
-        static=dict(total_env_steps=500_000, network_init="lecun_normal"), hparams={}, source=CLEANRL_JAX,
-        env_id="gymnax/CartPole-v1",
+        static=dict(total_env_steps=500_000, network_init="lecun_normal"), hparams=_CLEANRL_HPARAMS,
+        source=CLEANRL_JAX, env_id="gymnax/CartPole-v1",
     ),
-    "cleanrl-torch": Preset(static=dict(network_init="torch_default"), hparams={}, source=CLEANRL_TORCH),
+    "cleanrl-torch": Preset(static=dict(network_init="torch_default"), hparams=_CLEANRL_HPARAMS, source=CLEANRL_TORCH),
     "cleanrl-torch-cartpole": Preset(
-        static=dict(total_env_steps=500_000, network_init="torch_default"), hparams={}, source=CLEANRL_TORCH,
-        env_id="gymnax/CartPole-v1",
+        static=dict(total_env_steps=500_000, network_init="torch_default"), hparams=_CLEANRL_HPARAMS,
+        source=CLEANRL_TORCH, env_id="gymnax/CartPole-v1",
     ),
 }
 

@@ -470,8 +470,8 @@ def check_static(static: Static, env) -> list[tuple[str, str]]:
 PAPER = (
     "Haarnoja et al. 2018b, 'Soft Actor-Critic Algorithms and Applications', Table 1 (+ CleanRL's 5k warm-up "
     "steps), with the init of the authors' softlearning code (Keras Dense defaults: glorot-uniform weights, zero "
-    "biases); Adam eps 1e-8 (optax's default). Differs: softlearning's policy scale is softplus(.) + 1e-5, here "
-    "log std is squashed into [-5, 2] (CleanRL's form)"
+    "biases). Differs: Adam eps is optax's 1e-8 (softlearning's TF2 Adam: 1e-7); softlearning's policy scale is "
+    "softplus(.) + 1e-5, here log std is squashed into [-5, 2] (CleanRL's form)"
 )
 CLEANRL = (
     "CleanRL sac_continuous_action.py defaults: PyTorch's default nn.Linear init (weights and biases "
