@@ -56,7 +56,8 @@ def objective(log_ratio: jax.Array, advantages: jax.Array, hp: HParams) -> jax.A
 
 SOURCE = (
     "alpha 2, beta 0.6 from Lu et al. 2022 (Discovered Policy Optimisation, NeurIPS); everything else CleanRL's "
-    "PPO CartPole-v1 settings (the suite's choice: the paper tuned on Brax and MinAtar)"
+    "PPO CartPole-v1 settings, its init and once-per-iteration lr annealing included (the suite's choice: the "
+    "paper tuned on Brax and MinAtar)"
 )
 
 DPO = dataclasses.replace(
@@ -65,5 +66,9 @@ DPO = dataclasses.replace(
     HParams=HParams,
     update=functools.partial(ppo.update, objective=objective),
     description="DPO: PPO with Lu et al.'s discovered drift in place of the clipped surrogate",
-    presets={"cleanrl-cartpole": Preset(static=dict(total_env_steps=500_000), hparams={}, source=SOURCE, env_id="gymnax/CartPole-v1")},
+    presets={
+        "cleanrl-cartpole": Preset(
+            static=dict(ppo.PRESETS["cleanrl-cartpole"].static), hparams={}, source=SOURCE, env_id="gymnax/CartPole-v1"
+        )
+    },
 )

@@ -8,7 +8,9 @@ Every scalar hyperparameter lives in `HParams` and is traced, the optimiser incl
 built inside the traced update from `hp`), so a batch of configurations is one vmapped program.
 The learning-rate schedule is data too: it decays linearly from `lr` to `lr * lr_final_ratio`
 over the first `lr_decay_fraction` of the updates (CleanRL's annealing is ratio 0, fraction 1;
-a constant rate is ratio 1).
+a constant rate is ratio 1), moving at every gradient step or, with the Static
+`lr_decay_every = "iteration"`, once per iteration as CleanRL and PureJaxRL do. The network's
+initialisation is the Static `network_init` (networks.INITIALIZERS); each preset sets its source's.
 
 Truncation is not termination: the target bootstraps from V(final_obs) when an episode was cut
 by a time limit and from 0 when it terminated.
@@ -42,7 +44,7 @@ from jaxrl_suite.envs.wrappers import (
     normalize_observation,
     observation_statistics,
 )
-from jaxrl_suite.networks import ActorCritic
+from jaxrl_suite.networks import ActorCritic, check_network_init
 
 
 @dataclasses.dataclass(frozen=True)
@@ -56,6 +58,8 @@ class Static:
     hidden_sizes: tuple[int, ...] = (64, 64)
     activation: str = "tanh"
     layer_norm: bool = False
+    network_init: str = "orthogonal"  # a scheme of networks.INITIALIZERS
+    lr_decay_every: str = "update"  # "update" (every gradient step) or "iteration" (CleanRL, PureJaxRL)
     clip_value_loss: bool = True
     normalize_advantages: bool = True
     normalize_obs: bool = False
@@ -129,18 +133,30 @@ def network(env, static: Static) -> ActorCritic:
         hidden_sizes=static.hidden_sizes,
         activation=static.activation,
         layer_norm=static.layer_norm,
+        init_scheme=static.network_init,
     )
 
 
-def optimizer(hp: HParams, static: Static) -> optax.GradientTransformation:
+def lr_schedule(hp: HParams, static: Static):
+    """The learning rate after `count` gradient steps: linear from `lr` to `lr * lr_final_ratio` over
+    the first `lr_decay_fraction` of them, then flat; held for whole iterations with
+    `lr_decay_every = "iteration"`."""
     updates_per_iteration = static.update_epochs * static.num_minibatches
     total_updates = (static.total_env_steps // steps_per_iteration(static)) * updates_per_iteration
     decay_updates = jnp.maximum(hp.lr_decay_fraction * total_updates, 1.0)
 
     def schedule(count):
+        if static.lr_decay_every == "iteration":
+            # CleanRL and PureJaxRL set the rate once per iteration and hold it for its epochs.
+            count = count // updates_per_iteration * updates_per_iteration
         progress = jnp.minimum(count / decay_updates, 1.0)
         return hp.lr * (1.0 - progress * (1.0 - hp.lr_final_ratio))
 
+    return schedule
+
+
+def optimizer(hp: HParams, static: Static) -> optax.GradientTransformation:
+    schedule = lr_schedule(hp, static)
     return optax.chain(
         optax.clip_by_global_norm(hp.max_grad_norm),
         optax.adam(schedule, eps=hp.adam_eps),
@@ -339,6 +355,8 @@ def check_static(static: Static, env) -> list[tuple[str, str]]:
         errors.append(
             ("num_minibatches", f"num_envs x num_steps = {batch} is not divisible by num_minibatches = {static.num_minibatches}")
         )
+    if static.lr_decay_every not in ("update", "iteration"):
+        errors.append(("lr_decay_every", f"must be 'update' or 'iteration', got {static.lr_decay_every!r}"))
     return errors + check_rollout_and_network(static, env)
 
 
@@ -356,30 +374,49 @@ def check_rollout_and_network(static, env) -> list[tuple[str, str]]:
 
     if static.activation not in ACTIVATIONS:
         errors.append(("activation", f"must be one of {sorted(ACTIVATIONS)}, got {static.activation!r}"))
-    return errors
+    return errors + check_network_init(static)
 
 
-CLEANRL = "CleanRL ppo.py defaults (identical to PureJaxRL's); published 490.04 +/- 6.12 on CartPole-v1 at 500k steps, 3 seeds (CleanRL docs/rl-algorithms/ppo.md)"
+CLEANRL = (
+    "CleanRL ppo.py defaults (identical to PureJaxRL's ppo.py); published 490.04 +/- 6.12 on CartPole-v1 at 500k "
+    "steps, 3 seeds (CleanRL docs/rl-algorithms/ppo.md). As there: orthogonal init (sqrt 2 hidden, 0.01 policy, 1 "
+    "value), Adam eps 1e-5, the rate annealed to 0 once per iteration. Differs: a time-limit truncation bootstraps "
+    "(CleanRL and PureJaxRL treat it as termination)"
+)
+# Every CleanRL PPO preset: the source's init and its once-per-iteration learning-rate steps.
+_CLEANRL_STATIC = dict(network_init="orthogonal", lr_decay_every="iteration")
+
+BLINES = (
+    "gymnax-blines PPO configuration (agents/<env>/ppo.yaml, utils/ppo.py, utils/models.py). As there: separate "
+    "2 x 64 relu actor and critic with flax's lecun-normal weights and U[0, 0.05) biases, Adam eps 1e-5, the rate "
+    "moving from lr_begin to lr_end over the first 0.05 x num_train_steps GRADIENT steps (optax counts updates, "
+    "not env steps), then constant. Differs: a time-limit truncation bootstraps (gymnax-blines treats it as "
+    "termination); each of its iterations collects n_steps + 1 steps and trains on n_steps; its Gaussian policy's "
+    "scale is state dependent, softplus(.) + 0.001, where here log std is a free parameter"
+)
 
 
 def _blines(num_envs, num_steps, epochs, lr, max_grad_norm, total, env_id, ent_coef=0.01, lr_end=None):
-    # gymnax-blines: learning rate moves from lr_begin to lr_end over the first 5% of steps.
-    ratio = 1.0 if lr_end is None else lr_end / lr
+    hparams = dict(lr=lr, ent_coef=ent_coef, max_grad_norm=max_grad_norm, lr_final_ratio=1.0)
+    if lr_end is not None:
+        # gymnax-blines' optax schedule reaches lr_end after int(0.05 x num_train_steps) gradient steps.
+        updates = (total // (num_envs * num_steps)) * epochs * 4
+        hparams.update(lr_final_ratio=lr_end / lr, lr_decay_fraction=min(int(0.05 * total) / updates, 1.0))
     return Preset(
         static=dict(
             num_envs=num_envs, num_steps=num_steps, num_minibatches=4, update_epochs=epochs, total_env_steps=total,
-            activation="relu",  # gymnax-blines' separate actor/critic MLPs use ReLU hidden layers
+            activation="relu", network_init="gymnax_blines",
         ),
-        hparams=dict(lr=lr, lr_final_ratio=ratio, lr_decay_fraction=0.05, ent_coef=ent_coef, max_grad_norm=max_grad_norm),
-        source="gymnax-blines PPO configuration (gymnax README, agents/<env>/ppo.yaml)",
+        hparams=hparams,
+        source=BLINES,
         env_id=env_id,
     )
 
 
 PRESETS = {
-    "cleanrl": Preset(static={}, hparams={}, source=CLEANRL),
+    "cleanrl": Preset(static=_CLEANRL_STATIC, hparams={}, source=CLEANRL),
     "cleanrl-cartpole": Preset(
-        static=dict(total_env_steps=500_000), hparams={}, source=CLEANRL, env_id="gymnax/CartPole-v1"
+        static=dict(_CLEANRL_STATIC, total_env_steps=500_000), hparams={}, source=CLEANRL, env_id="gymnax/CartPole-v1"
     ),
     "blines-cartpole": _blines(8, 32, 4, 5e-4, 0.5, total=150_000, env_id="gymnax/CartPole-v1"),
     "blines-acrobot": _blines(16, 32, 4, 5e-4, 1.0, total=500_000, env_id="gymnax/Acrobot-v1"),

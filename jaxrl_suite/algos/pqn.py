@@ -23,9 +23,12 @@ the env steps.
 Defaults are CleanRL's `pqn.py` for CartPole-v1 (CleanRL docs/rl-algorithms/pqn.md: 4 envs x 128
 steps, 4 minibatches, 4 epochs, RAdam lr 2.5e-4 annealed to 0, γ 0.99, ε 1 → 0.05 over 50% of
 the steps, max grad norm 10, λ 0.65, MLP 120-84 with LayerNorm before each relu, orthogonal
-init with gain √2 on every layer, MSE loss; published 495.13 ± 6.89 at 500k steps, 3 seeds).
-One departure, a correction: CleanRL treats truncation as termination (its Q(λ) recursion cuts
-the trace at episode ends as ours does, since CleanRL PR #494, the version benchmarked).
+init with gain √2 on every layer, MSE loss; published 495.13 ± 6.89 at 500k steps, 3 seeds),
+except that the rate moves at every gradient step unless `lr_decay_every = "iteration"` (as the
+presets set: CleanRL holds it for a whole iteration). One departure, a correction: CleanRL
+treats truncation as termination. Its Q(λ) recursion cuts the trace at episode ends as ours
+does (since CleanRL PR #494, the version benchmarked). purejaxql, the authors' code, starts from flax's default init instead
+(`network_init = "lecun_normal"`) and decays the rate at every gradient step.
 
 The ε-greedy rollout, the Q-network and `act` are DQN's (jaxrl_suite/algos/dqn.py): the two
 algorithms differ only in how they turn a rollout into gradient steps.
@@ -58,6 +61,8 @@ class Static:
     hidden_sizes: tuple[int, ...] = (120, 84)
     activation: str = "relu"
     layer_norm: bool = True
+    network_init: str = "orthogonal"  # a scheme of networks.INITIALIZERS (orthogonal: gain sqrt 2 on every layer)
+    lr_decay_every: str = "update"  # "update" (every gradient step) or "iteration" (CleanRL's pqn.py)
 
 
 @struct.dataclass
@@ -95,15 +100,26 @@ def network(env, static: Static):
     return dqn.network(env, static, init_gain=float(np.sqrt(2)))
 
 
-def optimizer(hp: HParams, static: Static) -> optax.GradientTransformation:
+def lr_schedule(hp: HParams, static: Static):
+    """The learning rate after `count` gradient steps: linear from `lr` to `lr * lr_final_ratio` over
+    the first `lr_decay_fraction` of them, then flat; held for whole iterations with
+    `lr_decay_every = "iteration"`."""
     updates_per_iteration = static.update_epochs * static.num_minibatches
     total_updates = (static.total_env_steps // steps_per_iteration(static)) * updates_per_iteration
     decay_updates = jnp.maximum(hp.lr_decay_fraction * total_updates, 1.0)
 
     def schedule(count):
+        if static.lr_decay_every == "iteration":
+            # CleanRL sets the rate once per iteration and holds it for its epochs.
+            count = count // updates_per_iteration * updates_per_iteration
         progress = jnp.minimum(count / decay_updates, 1.0)
         return hp.lr * (1.0 - progress * (1.0 - hp.lr_final_ratio))
 
+    return schedule
+
+
+def optimizer(hp: HParams, static: Static) -> optax.GradientTransformation:
+    schedule = lr_schedule(hp, static)
     return optax.chain(optax.clip_by_global_norm(hp.max_grad_norm), optax.radam(schedule, eps=hp.adam_eps))
 
 
@@ -190,18 +206,24 @@ def check_static(static: Static, env) -> list[tuple[str, str]]:
         )
     if static.total_env_steps < batch:
         errors.append(("total_env_steps", f"{static.total_env_steps} is less than one iteration ({batch} env steps)"))
+    if static.lr_decay_every not in ("update", "iteration"):
+        errors.append(("lr_decay_every", f"must be 'update' or 'iteration', got {static.lr_decay_every!r}"))
     return errors
 
 
 CLEANRL = (
     "CleanRL pqn.py defaults (Gallici et al. 2024); published 495.13 +/- 6.89 on CartPole-v1 at 500k steps, "
-    "3 seeds (CleanRL docs/rl-algorithms/pqn.md)"
+    "3 seeds (CleanRL docs/rl-algorithms/pqn.md). As there: orthogonal init with gain sqrt 2 on every layer and zero "
+    "biases, RAdam eps 1e-8, the rate annealed to 0 once per iteration. Differs: a time-limit truncation bootstraps "
+    "(CleanRL treats it as termination); epsilon is read before a step's env-step count is advanced (CleanRL: "
+    "after, one vector step later)"
 )
+_CLEANRL_STATIC = dict(network_init="orthogonal", lr_decay_every="iteration")
 
 PRESETS = {
-    "cleanrl": Preset(static={}, hparams={}, source=CLEANRL),
+    "cleanrl": Preset(static=_CLEANRL_STATIC, hparams={}, source=CLEANRL),
     "cleanrl-cartpole": Preset(
-        static=dict(total_env_steps=500_000), hparams={}, source=CLEANRL, env_id="gymnax/CartPole-v1"
+        static=dict(_CLEANRL_STATIC, total_env_steps=500_000), hparams={}, source=CLEANRL, env_id="gymnax/CartPole-v1"
     ),
 }
 

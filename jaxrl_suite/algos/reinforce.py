@@ -88,11 +88,14 @@ def update(state: ppo.TrainState, hp: HParams, static: Static, env, env_params):
 
 SUITE = (
     "the suite's own defaults, picked on CartPole-v1 from a 12-configuration grid on tuning seeds 0 and 1 "
-    "(module docstring); REINFORCE has no canonical deep-RL configuration"
+    "(module docstring), with the suite's orthogonal init; REINFORCE has no canonical deep-RL configuration"
 )
 
 PRESETS = {
-    "cartpole": Preset(static=dict(total_env_steps=500_000), hparams={}, source=SUITE, env_id="gymnax/CartPole-v1"),
+    "cartpole": Preset(
+        static=dict(total_env_steps=500_000, network_init="orthogonal"), hparams={}, source=SUITE,
+        env_id="gymnax/CartPole-v1",
+    ),
 }
 
 REINFORCE = dataclasses.replace(

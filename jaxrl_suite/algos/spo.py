@@ -35,7 +35,7 @@ def objective(log_ratio: jax.Array, advantages: jax.Array, hp: ppo.HParams) -> j
 
 SOURCE = (
     "eps 0.2 from Xie et al. (Simple Policy Optimization); everything else CleanRL's PPO CartPole-v1 settings "
-    "(the suite's choice)"
+    "(its init and once-per-iteration lr annealing included; the suite's choice)"
 )
 
 SPO = dataclasses.replace(
@@ -43,5 +43,9 @@ SPO = dataclasses.replace(
     name="spo",
     update=functools.partial(ppo.update, objective=objective),
     description="SPO: PPO with Xie et al.'s quadratic ratio penalty in place of clipping",
-    presets={"cleanrl-cartpole": Preset(static=dict(total_env_steps=500_000), hparams={}, source=SOURCE, env_id="gymnax/CartPole-v1")},
+    presets={
+        "cleanrl-cartpole": Preset(
+            static=dict(ppo.PRESETS["cleanrl-cartpole"].static), hparams={}, source=SOURCE, env_id="gymnax/CartPole-v1"
+        )
+    },
 )
