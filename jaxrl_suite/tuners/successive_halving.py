@@ -50,6 +50,8 @@ class SuccessiveHalvingSettings:
 
 def power_of(ratio: int, eta: int) -> int | None:
     """s with eta^s == ratio, or None."""
+    if eta < 2:
+        raise ValueError(f"eta must be at least 2, got {eta}")
     s, value = 0, 1
     while value < ratio:
         s, value = s + 1, value * eta
