@@ -119,3 +119,11 @@ def test_parsed_settings_carry_the_spec():
     assert tuners.plan(pbt).decision_points == (2 * SEGMENT, 4 * SEGMENT, 6 * SEGMENT, 8 * SEGMENT, 9 * SEGMENT)
     plain = parse_spec({**spec_raw(SH), "algorithms": [{"algorithm": "ppo", "search": {"space": {"lr": [1e-3]}}}]})
     assert plain.algorithms[0].tuner is None and plain.algorithms[0].method == "grid"  # without the table: as before
+
+
+def test_run_study_refuses_a_tuner_instead_of_ignoring_it(tmp_path):
+    from jaxrl_suite.study import run_study
+
+    with pytest.raises(NotImplementedError, match="runner integration"):
+        run_study(parse_spec(spec_raw(SH)), tmp_path / "out")
+    assert not (tmp_path / "out").exists()
