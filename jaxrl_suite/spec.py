@@ -486,9 +486,9 @@ def _algorithm(table: Mapping[str, Any], where: str, envs: Sequence[str], total:
         raise SpecError(where + ".search.space", f"a grid of {math.prod(len(d.values) for d in dimensions):,} "
                                                  f"configurations; at most {MAX_RUNS:,}")
 
-    # Instantiate a Static per distinct shape now, so a bad combination fails here.
     tuner = None if method != "tuner" else parse_tuner(table["tuner"], where + ".tuner", algo, dimensions, static,
                                                          total, evaluation.every_env_steps)
+    # Instantiate a Static per distinct shape now, so a bad combination fails here.
     spec = AlgoSpec(label, algo, preset, static, hparams, method, tuple(dimensions), num_configs, search_seed, tuner)
     for config in configs(spec)[: 1 if not any(d.static for d in dimensions) else None]:
         try:
