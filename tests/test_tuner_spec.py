@@ -56,6 +56,8 @@ MISTAKES = [
      "larger than the largest budget"),
     ("minimum budget off the segments", spec_raw({**SH, "min_env_steps": 5000}), f"{T}.min_env_steps",
      "multiple of the segment length"),
+    ("maximum budget off the segments", spec_raw({**SH, "max_env_steps": 8 * SEGMENT + 512}), f"{T}.max_env_steps",
+     "multiple of the segment length"),
     ("rungs that miss the maximum", spec_raw({**SH, "max_env_steps": 8 * SEGMENT}), f"{T}.max_env_steps",
      "not a power of 3"),
     ("too few configurations for the rungs", spec_raw({**SH, "num_configs": 5}), f"{T}.num_configs", "at least eta^2"),
@@ -109,8 +111,8 @@ def test_a_valid_tuner_prints_its_plan_and_is_refused_with_exit_2(tmp_path, caps
 
 
 def test_parsed_settings_carry_the_spec():
-    hb = parse_spec(spec_raw({"method": "hyperband", "eta": 3, "min_env_steps": SEGMENT, "repetitions": 2,
-                              "seed": 7})).algorithms[0]
+    # Hyperband's minimum budget defaults to the smallest max / eta^s that is whole segments: 9 -> 3 -> 1 segment.
+    hb = parse_spec(spec_raw({"method": "hyperband", "eta": 3, "repetitions": 2, "seed": 7})).algorithms[0]
     assert hb.method == "tuner" and hb.tuner == tuners.HyperbandSettings(3, SEGMENT, 9 * SEGMENT, hb.dimensions, 2, 7)
     assert [b.rungs[0].configs for b in tuners.plan(hb.tuner).brackets] == [9, 5, 3]  # R = 9: s_max = 2
     pbt = parse_spec(spec_raw(PBT)).algorithms[0].tuner

@@ -6,7 +6,8 @@
     method = "successive_halving"   # or "grid", "random", "hyperband", "pbt"
     num_configs = 27                # n (successive_halving, random)
     eta = 3                         # reduction factor (successive_halving, hyperband), default 3
-    min_env_steps = 50_000          # the first rung's budget (successive_halving, hyperband)
+    min_env_steps = 50_000          # the first rung's budget (successive_halving; hyperband: default
+                                    # the smallest max_env_steps / eta^s that is whole segments)
     max_env_steps = 450_000         # the last rung's (default total_env_steps), min * eta^s
     repetitions = 1                 # independent tuner seeds, default 1
     seed = 0                        # the tuner's random streams, default 0
@@ -117,10 +118,17 @@ def _rungs(table, where, method, total, every, common):
     eta = _get(table, "eta", int, where, default=3)
     if not 2 <= eta <= MAX_ETA:
         _fail(f"{where}.eta", f"the reduction factor must be an integer in 2..{MAX_ETA}, got {eta}")
-    low = _positive(table, "min_env_steps", where)
     high = _get(table, "max_env_steps", int, where, default=total)
     if not 0 < high <= total:
         _fail(f"{where}.max_env_steps", f"must be in 1..total_env_steps ({total:,}), got {high:,}")
+    if high % every:
+        _fail(f"{where}.max_env_steps" if "max_env_steps" in table else "total_env_steps",
+              f"with a tuner it must be a multiple of the segment length (evaluation.every_env_steps = {every:,}); "
+              f"got {high:,}")
+    if method == "hyperband" and "min_env_steps" not in table:
+        low = _smallest_rung(high, eta, every)
+    else:
+        low = _positive(table, "min_env_steps", where)
     if low > high:
         _fail(f"{where}.min_env_steps", f"{low:,} is larger than the largest budget per run ({high:,})")
     if low % every:
@@ -138,6 +146,16 @@ def _rungs(table, where, method, total, every, common):
         _fail(f"{where}.num_configs", f"{s + 1} rungs with eta = {eta} need at least eta^{s} = {eta**s:,} "
                                       f"configurations so that one reaches the last rung; got {n}")
     return SuccessiveHalvingSettings(n, eta, low, high, **common)
+
+
+def _smallest_rung(high: int, eta: int, every: int) -> int:
+    """Hyperband's default minimum budget: the smallest high / eta^s that is still a whole number of
+    segments (so as many brackets as the segment length allows; one when high / every is not
+    divisible by eta)."""
+    low = high
+    while low % (eta * every) == 0:
+        low //= eta
+    return low
 
 
 def _floor_log(ratio: int, eta: int) -> int:
