@@ -69,6 +69,13 @@ class Box:
 Space = Discrete | Box
 
 
+def describe_space(space: Space) -> str:
+    """A short label: "Discrete(4)" or dtype[shape], e.g. "float32[1345]", "uint8[7,7,2]"."""
+    if isinstance(space, Discrete):
+        return f"Discrete({space.n})"
+    return f"{jnp.dtype(space.dtype).name}[{','.join(str(n) for n in space.shape)}]"
+
+
 class Environment:
     """Base class of the suite's environments and adapters.
 
@@ -97,6 +104,21 @@ class Environment:
 
     def action_space(self, params: EnvParams) -> Space:
         raise NotImplementedError
+
+    #: True when some actions can be illegal in some states (Jumanji's games); the policy then
+    #: reads `action_mask(state, params)` and never samples an illegal action
+    has_action_mask: bool = False
+
+    def action_mask(self, state: EnvState, params: EnvParams) -> jax.Array:
+        """bool[n]: which discrete actions are legal in `state` (all, unless the env says so).
+
+        Taken from the state, not from `info`, so the mask of a reset state (an episode's first
+        step, after an auto-reset too) is as available as any other.
+        """
+        space = self.action_space(params)
+        if not isinstance(space, Discrete):
+            raise TypeError(f"{self.name} has continuous actions; action masks are for Discrete spaces")
+        return jnp.ones((space.n,), jnp.bool_)
 
     @property
     def name(self) -> str:

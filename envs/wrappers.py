@@ -74,6 +74,13 @@ class Wrapper(Environment):
         return self.env.action_space(params)
 
     @property
+    def has_action_mask(self) -> bool:  # type: ignore[override]
+        return self.env.has_action_mask
+
+    def action_mask(self, state, params):
+        return self.env.action_mask(self.inner_state(state), params)
+
+    @property
     def unwrapped(self) -> Environment:
         return self.env.unwrapped if isinstance(self.env, Wrapper) else self.env
 
@@ -259,6 +266,9 @@ class VecEnv(Wrapper):
     def step(self, key, state, action, params):
         keys = jax.random.split(key, self.num_envs)
         return jax.vmap(self.env.step, in_axes=(0, 0, 0, None))(keys, state, action, params)
+
+    def action_mask(self, state, params):
+        return jax.vmap(self.env.action_mask, in_axes=(0, None))(state, params)
 
 
 @struct.dataclass
