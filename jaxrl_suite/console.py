@@ -87,17 +87,31 @@ def print_reproduction(rows) -> None:
     out.print(table)
 
 
+def _spaces_label(env_id: str) -> str:
+    from jaxrl_suite.envs.registry import spaces
+
+    try:
+        action, observation = spaces(env_id)
+    except Exception:  # an id that cannot be built here (MNISTBandit downloads MNIST when built)
+        return "(spaces unknown: cannot be built here)"
+    return f"{action} → {observation}"
+
+
 def print_catalogue() -> None:
     from jaxrl_suite.algos import ALGORITHMS
     from jaxrl_suite.envs import list_envs
+    from jaxrl_suite.envs.registry import MASKED_FAMILIES
 
     envs = list_envs()
-    by_backend: dict[str, list[str]] = {}
+    by_family: dict[str, list[str]] = {}
     for env_id in envs:
-        by_backend.setdefault(env_id.split("/")[0], []).append(env_id)
-    out.print(f"[bold]Environments[/bold] ({len(envs)})")
-    for backend, ids in by_backend.items():
-        out.print(f"  {backend}: " + ", ".join(i.split("/", 1)[1] for i in ids))
+        by_family.setdefault(env_id.split("/")[0], []).append(env_id)
+    out.print(f"[bold]Environments[/bold] ({len(envs)}; actions → observations)")
+    for family, ids in by_family.items():
+        masked = " (action masks)" if family in MASKED_FAMILIES else ""
+        out.print(f"  [bold]{family}[/bold]{masked}")
+        for env_id in ids:
+            out.print(f"    {env_id}: {_spaces_label(env_id)}")
     out.print("\n[bold]Algorithms[/bold]")
     for name, algo in sorted(ALGORITHMS.items()):
         out.print(f"  {name}: {algo.description} [{algo.action_kinds} actions]")

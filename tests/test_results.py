@@ -111,7 +111,10 @@ def test_csv_export_and_score_dict(study_dir, tmp_path):
 def test_list_prints_environments_algorithms_and_presets(capsys):
     assert main(["list"]) == 0
     text = capsys.readouterr().out
-    for needle in ("gymnax: CartPole-v1", "brax:", "probe:", "ppo:", "ppo/cleanrl-cartpole"):
+    # environments grouped by family, each with its action and observation spaces
+    grouped = ("  gymnax\n", "  brax\n", "  probe\n", "  craftax\n", "  xminigrid\n", "jumanji (action masks)")
+    spaces = ("gymnax/CartPole-v1: Discrete(2) → float32[4]", "jumanji/Snake-v1: Discrete(4) → float32[12,12,5]")
+    for needle in (*grouped, *spaces, "ppo:", "ppo/cleanrl-cartpole"):
         assert needle in text
 
 
