@@ -11,6 +11,16 @@ import jax.numpy as jnp
 LOG_2PI = jnp.log(2.0 * jnp.pi)
 
 
+#: the logit an illegal action gets: its probability underflows to exactly 0, while 0 * log p
+#: stays finite in the entropy (-inf would make it nan)
+MASKED_LOGIT = -1e9
+
+
+def mask_logits(logits, mask):
+    """Categorical logits with the actions where `mask` is False made impossible; None keeps all."""
+    return logits if mask is None else jnp.where(mask, logits, MASKED_LOGIT)
+
+
 def categorical_sample(key, logits):
     return jax.random.categorical(key, logits)
 

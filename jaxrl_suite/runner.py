@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import inspect
 import math
 import os
 import time
@@ -255,6 +256,12 @@ def evaluate(algo: Algorithm, state, key, static, env, env_params, evaluation: E
     obs, env_state = jax.vmap(env.reset, (0, None))(jax.random.split(reset_key, n), env_params)
     step = jax.vmap(env.step, (0, 0, 0, None))
 
+    def masks(env_state) -> dict:
+        # an action mask goes to the policies that take one (PPO's family); others act unmasked
+        if not (env.has_action_mask and "action_mask" in inspect.signature(algo.act).parameters):
+            return {}
+        return {"action_mask": jax.vmap(env.action_mask, (0, None))(env_state, env_params)}
+
     def running(c):
         t, _, _, _, done, _ = c
         return (t < evaluation.max_steps) & ~jnp.all(done)
@@ -262,7 +269,8 @@ def evaluate(algo: Algorithm, state, key, static, env, env_params, evaluation: E
     def body(c):
         t, obs, env_state, returns, done, key = c
         key, act_key, step_key = jax.random.split(key, 3)
-        action = algo.act(state, obs, act_key, static, env, env_params, evaluation.deterministic)
+        deterministic = evaluation.deterministic
+        action = algo.act(state, obs, act_key, static, env, env_params, deterministic, **masks(env_state))
         obs, env_state, reward, terminated, truncated, _ = step(
             jax.random.split(step_key, n), env_state, action, env_params
         )

@@ -24,10 +24,10 @@ EVAL = EvalSettings(every_env_steps=4_096, episodes=8, max_steps=10)
 
 
 def transition(**fields):
-    """A hand-made [time, envs] rollout; unnamed fields are zeros of the reward's shape."""
+    """A hand-made [time, envs] rollout; unnamed fields are zeros of the reward's shape (no action mask)."""
     reward = jnp.asarray(fields["reward"], jnp.float32)
     zeros = jnp.zeros_like(reward)
-    names = ppo.Transition._fields
+    names = [name for name in ppo.Transition._fields if name != "action_mask"]
     return ppo.Transition(**{name: jnp.asarray(fields.get(name, zeros), jnp.float32) for name in names})
 
 

@@ -95,6 +95,7 @@ def policy_gradient_step(state: ppo.TrainState, hp, static, env, env_params, tx,
 
     def loss_fn(params):
         dist, value = net.apply(params, traj.obs)
+        dist = D.mask_logits(dist, traj.action_mask)  # the policy that acted, masks and all
         # The advantages were computed outside, so they are constants here and the policy's
         # gradient is the score-function estimator E[grad log pi(a|s) A].
         policy_loss = -jnp.mean(D.log_prob(dist, traj.action, net.discrete) * advantages)

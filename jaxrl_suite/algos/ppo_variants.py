@@ -137,8 +137,9 @@ def _variant(name, HParams, static_cls, advantages_fn, critic: bool, description
         net, tx = network(env, static), optimizer(hp)
         return ppo.update(state, hp, static, env, env_params, net=net, tx=tx, advantages_fn=advantages_fn)
 
-    def act(state, obs, key, static, env, env_params, deterministic):
-        return ppo.act(state, obs, key, static, env, env_params, deterministic, net=network(env, static))
+    def act(state, obs, key, static, env, env_params, deterministic, action_mask=None):
+        net = network(env, static)
+        return ppo.act(state, obs, key, static, env, env_params, deterministic, net=net, action_mask=action_mask)
 
     def check_static(static, env):
         errors = ppo.check_static(static, env)
