@@ -501,6 +501,17 @@ def test_download_failure_is_explained():
         assert env.action_space(env.default_params) == Discrete(10)
 
 
+def test_a_missing_optional_package_is_named_with_its_install_command(monkeypatch):
+    from jaxrl_suite.envs.registry import MissingEnvironmentPackageError
+
+    for family in ("craftax", "xminigrid", "jumanji"):
+        monkeypatch.setitem(sys.modules, family, None)  # what an absent package looks like to import
+        monkeypatch.delitem(sys.modules, f"jaxrl_suite.envs.{family}_envs", raising=False)
+        env_id = list_envs(family)[0]
+        with pytest.raises(MissingEnvironmentPackageError, match=rf"{env_id} needs the {family} package.*\[envs\]"):
+            make(env_id)
+
+
 def test_unknown_id_suggests_close_matches():
     with pytest.raises(UnknownEnvironmentError) as caught:
         make("gymnax/Cartpole-v1")
@@ -516,7 +527,8 @@ def test_unknown_id_suggests_close_matches():
         make("nothing-like-it")
 
 
-def test_importing_the_package_does_not_import_gymnax_or_brax():
-    code = "import sys, jaxrl_suite.envs; print('gymnax' in sys.modules, 'brax' in sys.modules)"
+def test_importing_the_package_does_not_import_any_backend():
+    backends = ("gymnax", "brax", "craftax", "xminigrid", "jumanji")
+    code = f"import sys, jaxrl_suite.envs; print(*(name in sys.modules for name in {backends!r}))"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
-    assert out.stdout.split() == ["False", "False"]
+    assert out.stdout.split() == ["False"] * len(backends)
