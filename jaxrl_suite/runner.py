@@ -38,7 +38,7 @@ import numpy as np
 from flax import struct
 from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
-from jaxrl_suite.algos.base import Algorithm
+from jaxrl_suite.algos.base import REQUIRED_METRICS, Algorithm
 from jaxrl_suite.envs.core import Discrete
 from jaxrl_suite.envs.wrappers import ClipAction
 
@@ -212,7 +212,7 @@ def _one_run(algo: Algorithm, env, static, evaluation: EvalSettings, iterations:
 
     def advance_one(carry: Carry, hp):
         def iteration(carry: Carry, _):
-            new_state, metrics = algo.update(carry.state, hp, static, env, env_params)
+            new_state, metrics = checked_update(algo, carry.state, hp, static, env, env_params)
             active = carry.iteration < total  # the last segment may overrun the budget
             bad = carry.diverged | metrics["diverged"]
             keep_old = bad | ~active
@@ -234,6 +234,16 @@ def _one_run(algo: Algorithm, env, static, evaluation: EvalSettings, iterations:
         return _strongly_typed(carry), record
 
     return init_one, advance_one
+
+
+def checked_update(algo: Algorithm, state, hp, static, env, env_params):
+    """`algo.update`, refused at trace time when its metrics lack a key of REQUIRED_METRICS."""
+    state, metrics = algo.update(state, hp, static, env, env_params)
+    missing = [name for name in REQUIRED_METRICS if name not in metrics]
+    if missing:
+        raise TypeError(f"algorithm {algo.name!r}: its update's metrics lack the required keys {missing} "
+                        f"(every algorithm reports {list(REQUIRED_METRICS)}; see jaxrl_suite/algos/base.py)")
+    return state, metrics
 
 
 def _strongly_typed(tree: Any) -> Any:
@@ -286,10 +296,6 @@ def carry_shapes(group: Group, evaluation: EvalSettings, batch: int, sharding) -
     init, _ = group_programs(group, evaluation)
     keys, hp = _abstract_inputs(group, batch, sharding)
     return jax.tree.map(lambda s: jax.ShapeDtypeStruct(s.shape, s.dtype, sharding=sharding), jax.eval_shape(init, keys, hp))
-
-
-def _tree_bytes(tree: Any) -> int:
-    return sum(math.prod(x.shape) * np.dtype(x.dtype).itemsize for x in jax.tree.leaves(tree))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -346,10 +352,6 @@ def choose_layout(group: Group, evaluation: EvalSettings, *, max_runs_per_chunk:
                 stacklevel=2,
             )
     return ChunkLayout.for_runs(len(group.runs), max_runs_per_chunk, devices, per_device)
-
-
-def carry_bytes_per_run(group: Group, evaluation: EvalSettings) -> int:
-    return math.ceil(_tree_bytes(carry_shapes(group, evaluation, RUNS_PER_DEVICE, _first_device())) / RUNS_PER_DEVICE)
 
 
 def program_bytes_per_device(group: Group, evaluation: EvalSettings, per_device: int) -> int:
@@ -608,7 +610,7 @@ def train(algo: Algorithm, env, static, hparams: Mapping[str, float] | Any = Non
     @jax.jit
     def run(key, hp):
         state = algo.init(key, hp, static, env, env_params)
-        step = lambda state, _: algo.update(state, hp, static, env, env_params)
+        step = lambda state, _: checked_update(algo, state, hp, static, env, env_params)
         return jax.lax.scan(step, state, None, algo.num_iterations(static))
 
     state, metrics = run(jax.random.PRNGKey(seed), hparams)
