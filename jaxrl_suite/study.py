@@ -26,13 +26,14 @@ import numpy as np
 from jaxrl_suite import results as R
 from jaxrl_suite.checkpoint import CheckpointError, StudyCheckpoints, checkpoint_dir, restore_tree
 from jaxrl_suite.runner import (
+    RUNS_PER_DEVICE,
     Carry,
-    along_runs,
     ChunkLayout,
     EvalSettings,
     Group,
     GroupProgress,
     GroupResult,
+    along_runs,
     carry_shapes,
     empty_records,
     evaluate_states,
@@ -266,6 +267,7 @@ def _manifest(spec: StudySpec, all_configs, group_results: list[GroupResult], *,
                 "first_segment_with_compile_s": round(r.compile_s, 3),
                 "diverged_runs": int(np.sum(r.metrics["diverged"][:, -1])),
                 "chunks": dataclasses.asdict(r.layout),
+                "runs_per_device": r.layout.padded // runs_mesh().size,
                 "final_states": f"{POLICIES}/{i}",
             }
             for i, r in enumerate(group_results)
@@ -301,10 +303,11 @@ class FinalStates:
     group: Group
     evaluation: EvalSettings
     carry: Carry  # leading axis: group.runs, in order; carry.state is the algorithm's state
+    runs_per_device: int = RUNS_PER_DEVICE  # the study's block size: evaluated in the same blocks
 
     def evaluate(self, keys: jax.Array | None = None) -> np.ndarray:
         """Each run's evaluation return; by default with the keys of its last recorded evaluation."""
-        return evaluate_states(self.group, self.evaluation, self.carry, keys)
+        return evaluate_states(self.group, self.evaluation, self.carry, keys, runs_per_device=self.runs_per_device)
 
 
 def load_final_states(out_dir: str | Path, algo: str, env: str, *, group: int | None = None) -> FinalStates:
@@ -326,4 +329,11 @@ def load_final_states(out_dir: str | Path, algo: str, env: str, *, group: int | 
     chunks = [restore_tree(out_dir / POLICIES / str(index) / str(c), target) for c in range(layout.count)]
     real = [min(layout.runs_per_chunk, len(chosen.runs) - c * layout.runs_per_chunk) for c in range(layout.count)]
     carry = jax.tree.map(lambda *xs: jnp.concatenate([x[:n] for x, n in zip(xs, real)]), *chunks)
-    return FinalStates(chosen, spec.evaluation, carry)
+    return FinalStates(chosen, spec.evaluation, carry, _block_size(manifest, index, layout))
+
+
+def _block_size(manifest: dict[str, Any], index: int, layout: ChunkLayout) -> int:
+    """Runs per device of a group: recorded in the manifest, or (older studies) the chunk's
+    padded batch over the devices that ran it."""
+    recorded = manifest["groups"][index].get("runs_per_device")
+    return int(recorded) if recorded else max(1, layout.padded // max(1, len(manifest.get("devices") or [None])))
