@@ -586,7 +586,8 @@ def evaluate_states(group: Group, evaluation: EvalSettings, carry: Carry, keys: 
     returns = []
     for start in range(0, n, runs_per_device):
         rows = np.minimum(np.arange(start, start + runs_per_device), n - 1)  # padded by repeating the last run
-        returns.append(np.asarray(evaluator(jax.tree.map(operator.itemgetter(rows), carry.state), keys[rows]))[: n - start])
+        block = evaluator(jax.tree.map(operator.itemgetter(rows), carry.state), keys[rows])
+        returns.append(np.asarray(block)[: n - start])
     return np.concatenate(returns)
 
 

@@ -176,7 +176,8 @@ def test_cli_report_on_an_unreadable_table_exits_2_without_a_traceback(tmp_path,
     mapping.write_text('algorithm = "algo"\nenvironment = "env"\nscore = "ret"\n')
     (tmp_path / "table.csv").mkdir()
     out = tmp_path / "report"
-    assert main(["report", "--external", str(tmp_path / "table.csv"), "--mapping", str(mapping), "--out", str(out)]) == 2
+    table = str(tmp_path / "table.csv")
+    assert main(["report", "--external", table, "--mapping", str(mapping), "--out", str(out)]) == 2
     assert "table.csv: cannot read the table" in capsys.readouterr().err and not out.exists()
 
 
