@@ -242,7 +242,7 @@ class DirectoryLock:
                 host = f" on {owner[1]}" if len(owner) > 1 and owner[1] != socket.gethostname() else ""
                 raise CheckpointError(
                     f"{directory} is in use by process {pid}{host} (another run of this study); wait for it to "
-                    "finish or stop it, then resume"
+                    "finish, or stop it and continue with --resume"
                 ) from None
             except OSError:  # a filesystem without flock: run unlocked, as before locks existed
                 return cls(path, fd)
