@@ -134,16 +134,16 @@ def write_study(
             if Path(source).is_dir():
                 shutil.copytree(source, staging / name, copy_function=_link_or_copy)
 
-    write_directory(out, write)
-    return out
+    return publish_directory(out, write)
 
 
-def write_directory(out_dir: str | Path, write: Callable[[Path], None]) -> Path:
-    """Run `write(staging)` into a fresh sibling directory of `out_dir`, then swap it in atomically
-    (see the module docstring); returns the directory written, the link's target if `out_dir` is
-    a symbolic link. The caller decides beforehand whether whatever is at `out_dir` may be
-    replaced. An OSError (an unwritable place, a full disk) becomes a ResultsError naming the path."""
-    out = Path(out_dir)
+def publish_directory(out: str | Path, write: Callable[[Path], None]) -> Path:
+    """Run `write(staging)` into a fresh sibling directory of `out`, then swap it in whole (see
+    the module docstring; through a symbolic link at `out`, which stays); if `write` fails the
+    staging directory is removed and `out` is untouched. The caller decides beforehand whether
+    `out` may be replaced. An OSError (an unwritable place, a full disk) becomes a ResultsError
+    naming the path. Returns `out`."""
+    out = Path(out)
     target = out.resolve() if out.is_symlink() else out
     try:
         target.parent.mkdir(parents=True, exist_ok=True)
@@ -159,7 +159,7 @@ def write_directory(out_dir: str | Path, write: Callable[[Path], None]) -> Path:
         if isinstance(error, OSError):
             raise ResultsError(f"cannot write {out}: {_describe(error)}") from None
         raise
-    return target
+    return out
 
 
 def check_writable(path: str | Path) -> None:
@@ -202,6 +202,7 @@ def remove_stale_staging(out: str | Path) -> list[Path]:
     """Delete the temporary siblings of `out` ("writing" or "old") that a writer on this host left
     when it was killed; those of live processes and other hosts are left alone."""
     out = Path(out)
+    out = out.resolve() if out.is_symlink() else out  # a write through a link stages beside its target
     removed = []
     if not out.parent.is_dir():
         return removed
