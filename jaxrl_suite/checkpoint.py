@@ -202,15 +202,24 @@ class StudyCheckpoints:
     def close(self) -> None:
         """Finish orbax's work and release the directory (it stays on disk for --resume)."""
         try:
-            self._manager.close()
+            self._close_manager()
         finally:
             if self._lock:
                 self._lock.release()
                 self._lock = None
 
+    def _close_manager(self) -> None:
+        # The manager's close() does not wait for its background clean-up of unfinished saves,
+        # which prints a traceback if the interpreter exits first (a refused resume exits at
+        # once); its save() waits for it through this method, so wait the same way.
+        wait_for_cleanup = getattr(self._manager, "_maybe_await_cleanup_tmp_directory", None)
+        if wait_for_cleanup is not None:
+            wait_for_cleanup()
+        self._manager.close()
+
     def remove(self) -> None:
         """Delete the directory once its study is written (every process must call this)."""
-        self._manager.close()
+        self._close_manager()
         _sync("jaxrl_suite: study written")
         if _is_primary():
             shutil.rmtree(self.directory, ignore_errors=True)
