@@ -279,7 +279,7 @@ def _reproduce(args) -> int:
         return BAD_INPUT
     if not args.quiet:
         console.print_reproduction(rows)
-        console.out.print("wrote " + ", ".join(str(p) for p in written) + f" and {outcome.out_dir}/")
+        console.print_line("wrote " + ", ".join(str(p) for p in written) + f" and {outcome.out_dir}/")
     return 0
 
 

@@ -39,7 +39,7 @@ def progress(quiet: bool):
         return
     bar = Progress(
         TextColumn("{task.description}"), BarColumn(), TextColumn("{task.completed:,.0f}/{task.total:,.0f} steps"),
-        StepsPerSecond(), TimeElapsedColumn(), console=out,
+        StepsPerSecond(), TimeElapsedColumn(), console=_printer(),
     )
     tasks: dict[str, int] = {}
     started: dict[str, float] = {}
@@ -95,6 +95,11 @@ def print_summary(outcome) -> None:
     manifest = outcome.manifest
     printer.print(f"wall-clock {manifest['wall_clock_s']:.1f} s on {', '.join(manifest['devices'])}; "
                   f"results in {escape(str(outcome.out_dir))}/")
+
+
+def print_line(text: str) -> None:
+    """One line of plain text (never read as markup), whole when stdout is not a terminal."""
+    _printer().print(text, markup=False, highlight=False)
 
 
 def print_reproduction(rows) -> None:
