@@ -26,6 +26,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 import math
+import operator
 import os
 import time
 import warnings
@@ -579,10 +580,15 @@ def evaluate_states(group: Group, evaluation: EvalSettings, carry: Carry, keys: 
     reproduces the eval_return recorded at the run's last checkpoint."""
     keys = carry.last_eval_key if keys is None else keys
     n = keys.shape[0]
-    # Padded to the runner's block size, for the same float rounding as the recorded evaluation.
-    pad = lambda x: jnp.concatenate([x, jnp.repeat(x[-1:], max(0, runs_per_device - n), axis=0)])
-    returns = _evaluator(group.algorithm, group.env, group.static, evaluation)(jax.tree.map(pad, carry.state), pad(keys))
-    return np.asarray(returns)[:n]
+    evaluator = _evaluator(group.algorithm, group.env, group.static, evaluation)
+    # In blocks of the runner's block size (the last one padded), for the same float rounding as
+    # the recorded evaluation.
+    returns = []
+    for start in range(0, n, runs_per_device):
+        rows = np.minimum(np.arange(start, start + runs_per_device), n - 1)  # padded by repeating the last run
+        block = evaluator(jax.tree.map(operator.itemgetter(rows), carry.state), keys[rows])
+        returns.append(np.asarray(block)[: n - start])
+    return np.concatenate(returns)
 
 
 @functools.lru_cache(maxsize=16)
