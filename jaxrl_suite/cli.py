@@ -49,12 +49,17 @@ def build_parser() -> argparse.ArgumentParser:
     reproduce = sub.add_parser(
         "reproduce", help="run a spec with published references and write a comparison table",
         description="Run a study whose spec carries [[references]] (published values with their metric "
-                    "definition, source and tolerance), then write <results-dir>/<name>.md and .csv comparing "
+                    "definition, source and tolerance), then write DIR/<name>.md and .csv comparing "
                     "ours with the published numbers (verdict per row) and a learning-curve figure.")
     reproduce.add_argument("spec", metavar="SPEC", help="path to a study spec (.toml) with [[references]]")
-    reproduce.add_argument("--results-dir", default="results", metavar="DIR",
-                           help="where the table, CSV, figure and the study directory go (default: results)")
+    reproduce.add_argument("--out", "--results-dir", dest="out", type=_path, default="results", metavar="DIR",
+                           help="where the table, CSV, figure and the study directory go (default: results); "
+                                "--results-dir is the older name")
     reproduce.add_argument("--quiet", action="store_true", help="no progress bar and no table; errors still print")
+    reproduce.add_argument("--from-results", action="store_true",
+                           help="train nothing: re-make the table, CSV and figure from the complete study directory "
+                                "DIR/<name> an earlier `reproduce` of this spec wrote (its references and description "
+                                "may have changed since, nothing else)")
     _add_study_flags(reproduce, "rows become 'not comparable'")
 
     report = sub.add_parser(
@@ -64,7 +69,8 @@ def build_parser() -> argparse.ArgumentParser:
                     "sensitivity and a report card per algorithm, as report.md plus PNG figures. With --external, "
                     "the sensitivity and in-sample tuning analyses of a published per-configuration CSV.")
     report.add_argument("results_dir", nargs="?", metavar="RESULTS_DIR", help="a study directory (from `jaxrl-suite run`)")
-    report.add_argument("--out", metavar="DIR", help="where report.md and the figures go (default: RESULTS_DIR/report, "
+    report.add_argument("--out", metavar="DIR", type=_path,
+                        help="where report.md and the figures go (default: RESULTS_DIR/report, "
                         "or ./report-<CSV name> with --external); an earlier report there is replaced atomically, "
                         "anything else is never overwritten")
     report.add_argument("--reps", type=_positive_int, default=2000, metavar="N",
@@ -196,19 +202,30 @@ def _run(args) -> int:
 
     from jaxrl_suite import console
 
-    if not args.quiet:
-        console.print_plan(spec, args.scale)
+    estimate = _estimate(spec, out, args)
     try:
         with console.progress(quiet=args.quiet) as report:
             outcome = run_study(spec, out, max_runs_per_chunk=args.max_runs_per_chunk, runs_per_device=args.runs_per_device,
-                                progress=report,
-                                checkpoint_every=args.checkpoint_every, resume=args.resume)
+                                progress=report, checkpoint_every=args.checkpoint_every, resume=args.resume,
+                                estimate=estimate)
     except (ResultsError, CheckpointError) as error:
         print(f"jaxrl-suite: error: {error}", file=sys.stderr)
         return BAD_INPUT
     if not args.quiet:
         console.print_summary(outcome)
     return 0
+
+
+def _estimate(spec, out: Path, args):
+    """What the study will cost (env steps, programs, checkpoint disk space), printed unless --quiet."""
+    from jaxrl_suite import console
+    from jaxrl_suite.checkpoint import checkpoint_dir
+    from jaxrl_suite.study import disk_free, estimate_study
+
+    estimate = estimate_study(spec, args.max_runs_per_chunk, args.runs_per_device)
+    if not args.quiet:
+        console.print_plan(spec, args.scale, estimate, disk_free(checkpoint_dir(out)))
+    return estimate
 
 
 def _as_requested(spec, args):
@@ -221,16 +238,36 @@ def _as_requested(spec, args):
         spec = smoke_spec(spec)
         # Blocks of one run: padding one run to a block of 16 would do 16 times the work.
         args.runs_per_device = args.runs_per_device or 1
+    _refuse_tuners(spec, args)
     return spec
+
+
+def _refuse_tuners(spec, args) -> None:
+    """A spec with [algorithms.tuner] is validated and its plan printed, but not run: the tuner
+    policies (jaxrl_suite/tuners) are not wired into the runner yet. Raises SpecError (exit 2)."""
+    from jaxrl_suite.spec import SpecError
+    from jaxrl_suite.tuners import describe
+
+    tuned = [(i, algo) for i, algo in enumerate(spec.algorithms) if algo.tuner is not None]
+    if not tuned:
+        return
+    if not args.quiet:
+        for _, algo in tuned:
+            print(f"{algo.label}: {describe(algo.tuner, len(spec.tuning_seeds))}")
+    raise SpecError(f"algorithms[{tuned[0][0]}].tuner", "the tuner settings are valid, but tuner execution "
+                    "lands with the runner integration: this version cannot run a study with a tuner yet")
 
 
 def _reproduce(args) -> int:
     from jaxrl_suite import reproduce as RP
     from jaxrl_suite.checkpoint import CheckpointError
-    from jaxrl_suite.results import ResultsError, write_text_files
+    from jaxrl_suite.results import ResultsError, git_revision, write_text_files
     from jaxrl_suite.spec import SpecError, load_spec
     from jaxrl_suite.study import plan, run_study
 
+    if args.from_results and args.resume:
+        print("jaxrl-suite: error: --from-results trains nothing, so --resume does not apply", file=sys.stderr)
+        return BAD_INPUT
     try:
         spec = _as_requested(load_spec(args.spec), args)
         if not spec.references:
@@ -242,26 +279,37 @@ def _reproduce(args) -> int:
 
     from jaxrl_suite import console
 
-    results_dir = Path(args.results_dir)
-    if not args.quiet:
-        console.print_plan(spec, args.scale)
+    results_dir = Path(args.out)
+    out_dir = results_dir / spec.name
     try:
-        with console.progress(quiet=args.quiet) as report:
-            outcome = run_study(spec, results_dir / spec.name, max_runs_per_chunk=args.max_runs_per_chunk,
-                                runs_per_device=args.runs_per_device, progress=report, resume=args.resume)
+        if args.from_results:
+            table, manifest = RP.finished_study(spec, out_dir)
+            manifest = {**manifest, "table_git_revision": git_revision() or "unknown"}
+        else:
+            estimate = _estimate(spec, out_dir, args)
+            with console.progress(quiet=args.quiet) as report:
+                outcome = run_study(spec, out_dir, max_runs_per_chunk=args.max_runs_per_chunk,
+                                    runs_per_device=args.runs_per_device, progress=report, resume=args.resume,
+                                    estimate=estimate)
+            table, manifest = outcome.table, outcome.manifest
     except (ResultsError, CheckpointError) as error:
         print(f"jaxrl-suite: error: {error}", file=sys.stderr)
         return BAD_INPUT
-    rows = RP.compare(spec, outcome.table, args.scale, smoke=args.smoke)
-    figure = RP.learning_curves(outcome.out_dir / "learning_curves.png", spec, outcome.table, rows)
-    manifest = {**outcome.manifest, "spec_path": args.spec}
-    written = write_text_files(results_dir, {
-        f"{spec.name}.md": RP.markdown(spec, rows, manifest, f"{spec.name}/{figure.name}"),
-        f"{spec.name}.csv": RP.csv_text(rows),
-    })
+    rows = RP.compare(spec, table, args.scale, smoke=args.smoke)
+    figure = RP.learning_curves(out_dir / "learning_curves.png", spec, table, rows)
+    manifest = {**manifest, "spec_path": args.spec}
+    try:
+        written = write_text_files(results_dir, {
+            f"{spec.name}.md": RP.markdown(spec, rows, manifest, f"{spec.name}/{figure.name}"),
+            f"{spec.name}.csv": RP.csv_text(rows),
+        })
+    except OSError as error:
+        print(f"jaxrl-suite: error: cannot write the comparison table into {results_dir}: {error.strerror or error}",
+              file=sys.stderr)
+        return BAD_INPUT
     if not args.quiet:
         console.print_reproduction(rows)
-        console.out.print("wrote " + ", ".join(str(p) for p in written) + f" and {outcome.out_dir}/")
+        console.print_line("wrote " + ", ".join(str(p) for p in written) + f" and {out_dir}/")
     return 0
 
 
@@ -272,13 +320,21 @@ def _report(args) -> int:
     if problem:
         print(f"jaxrl-suite report: error: {problem}", file=sys.stderr)
         return BAD_INPUT
+    from jaxrl_suite.results import ResultsError, check_writable
+
     try:
+        if args.out:
+            check_writable(args.out)  # before any analysis
         if args.external:
             out = write_external_report(args.external, args.mapping, args.out)
         else:
             out = write_report(args.results_dir, args.out, reps=args.reps, seed=args.seed)
-    except ReportError as error:
+    except (ReportError, ResultsError) as error:
         print(f"jaxrl-suite report: error: {error}", file=sys.stderr)
+        return BAD_INPUT
+    except OSError as error:  # the default destination (beside the results) cannot be written
+        print(f"jaxrl-suite report: error: cannot write {error.filename or 'the report'}: {error.strerror or error}",
+              file=sys.stderr)
         return BAD_INPUT
     figures = sorted(p.name for p in out.glob("*.png"))
     print(f"wrote {out / REPORT_FILE} and {len(figures)} figures: {', '.join(figures)}")

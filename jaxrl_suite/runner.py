@@ -26,7 +26,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 import math
-import os
+import operator
 import time
 import warnings
 from collections.abc import Callable, Mapping, Sequence
@@ -41,6 +41,7 @@ from jax.sharding import Mesh, NamedSharding, PartitionSpec
 from jaxrl_suite.algos.base import REQUIRED_METRICS, Algorithm
 from jaxrl_suite.envs.core import Discrete
 from jaxrl_suite.envs.wrappers import ClipAction
+from jaxrl_suite.hosts import host_available_bytes, same_on_every_process
 
 RUNS_AXIS = "runs"
 
@@ -56,7 +57,6 @@ RUNS_PER_DEVICE = 16
 #: The share of a device's free memory one chunk may use. Conservative: on CPU the "device" is
 #: the host's memory, shared with Python, the OS and anything else running.
 MEMORY_FRACTION = 0.25
-
 
 
 @dataclasses.dataclass(frozen=True)
@@ -141,10 +141,8 @@ def stack_hparams(algo: Algorithm, runs: Sequence[Run]):
     """One HParams whose leaves are float32 arrays over the runs axis."""
     names = [f.name for f in dataclasses.fields(algo.HParams)]
     defaults = algo.HParams()
-    columns = {
-        name: np.asarray([run.hparams.get(name, getattr(defaults, name)) for run in runs], np.float32)
-        for name in names
-    }
+    columns = {name: np.asarray([run.hparams.get(name, getattr(defaults, name)) for run in runs], np.float32)
+               for name in names}
     return algo.HParams(**columns)
 
 
@@ -273,9 +271,8 @@ def evaluate(algo: Algorithm, state, key, static, env, env_params, evaluation: E
         t, obs, env_state, returns, done, key = c
         key, act_key, step_key = jax.random.split(key, 3)
         action = algo.act(state, obs, act_key, static, env, env_params, evaluation.deterministic)
-        obs, env_state, reward, terminated, truncated, _ = step(
-            jax.random.split(step_key, n), env_state, action, env_params
-        )
+        step_keys = jax.random.split(step_key, n)
+        obs, env_state, reward, terminated, truncated, _ = step(step_keys, env_state, action, env_params)
         returns = returns + jnp.where(done, 0.0, reward)
         return t + 1, obs, env_state, returns, done | terminated | truncated, key
 
@@ -341,7 +338,7 @@ def choose_layout(group: Group, evaluation: EvalSettings, *, max_runs_per_chunk:
     per_device = runs_per_device or RUNS_PER_DEVICE
     if runs_per_device is None:
         # Every process must cut the same chunks: they all use process 0's budget.
-        budget = _same_on_every_process(memory_budget or memory_budget_per_device())
+        budget = same_on_every_process(memory_budget or memory_budget_per_device())
         measured = program_bytes_per_device(group, evaluation, per_device)
         if measured > budget:
             per_device = max(1, per_device * budget // measured)
@@ -352,6 +349,13 @@ def choose_layout(group: Group, evaluation: EvalSettings, *, max_runs_per_chunk:
                 stacklevel=2,
             )
     return ChunkLayout.for_runs(len(group.runs), max_runs_per_chunk, devices, per_device)
+
+
+def carry_bytes_per_run(group: Group, evaluation: EvalSettings) -> int:
+    """Bytes of one run's carry (what a checkpoint keeps per run), from its traced shapes."""
+    carry = carry_shapes(group, evaluation, RUNS_PER_DEVICE, _first_device())
+    total = sum(math.prod(x.shape) * np.dtype(x.dtype).itemsize for x in jax.tree.leaves(carry))
+    return math.ceil(total / RUNS_PER_DEVICE)
 
 
 def program_bytes_per_device(group: Group, evaluation: EvalSettings, per_device: int) -> int:
@@ -379,26 +383,6 @@ def memory_budget_per_device() -> int:
     else:  # CPU devices share the host's memory
         free = host_available_bytes() // jax.local_device_count()
     return int(free * MEMORY_FRACTION)
-
-
-def host_available_bytes() -> int:
-    """The host's available memory (Linux's MemAvailable; free pages elsewhere)."""
-    try:
-        with open("/proc/meminfo") as meminfo:
-            for line in meminfo:
-                if line.startswith("MemAvailable:"):
-                    return int(line.split()[1]) * 1024
-    except OSError:
-        pass
-    return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
-
-
-def _same_on_every_process(value: int) -> int:
-    if jax.process_count() == 1:
-        return value
-    from jax.experimental import multihost_utils
-
-    return int(multihost_utils.broadcast_one_to_all(np.int64(value)))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -458,16 +442,9 @@ def empty_records(group: Group, evaluation: EvalSettings, layout: ChunkLayout) -
     return {name: np.zeros((len(group.runs), segments), shape.dtype) for name, shape in record.items()}
 
 
-def run_group(
-    group: Group,
-    evaluation: EvalSettings,
-    *,
-    max_runs_per_chunk: int | None = None,
-    runs_per_device: int | None = None,
-    on_segment: Callable[[int], None] | None = None,
-    progress: GroupProgress | None = None,
-    checkpoints: Checkpoints | None = None,
-) -> GroupResult:
+def run_group(group: Group, evaluation: EvalSettings, *, max_runs_per_chunk: int | None = None,
+              runs_per_device: int | None = None, on_segment: Callable[[int], None] | None = None,
+              progress: GroupProgress | None = None, checkpoints: Checkpoints | None = None) -> GroupResult:
     """Train every run of a group, from the start or from `progress` (a resumed checkpoint).
 
     `on_segment(env_steps)` reports progress increments (a resumed group first reports what it
@@ -581,10 +558,14 @@ def evaluate_states(group: Group, evaluation: EvalSettings, carry: Carry, keys: 
     reproduces the eval_return recorded at the run's last checkpoint."""
     keys = carry.last_eval_key if keys is None else keys
     n = keys.shape[0]
-    # Padded to the runner's block size, for the same float rounding as the recorded evaluation.
-    pad = lambda x: jnp.concatenate([x, jnp.repeat(x[-1:], max(0, runs_per_device - n), axis=0)])
-    returns = _evaluator(group.algorithm, group.env, group.static, evaluation)(jax.tree.map(pad, carry.state), pad(keys))
-    return np.asarray(returns)[:n]
+    evaluator = _evaluator(group.algorithm, group.env, group.static, evaluation)
+    # In blocks of the runner's block size, for the same float rounding as the recorded evaluation.
+    returns = []
+    for start in range(0, n, runs_per_device):
+        rows = np.minimum(np.arange(start, start + runs_per_device), n - 1)  # padded by repeating the last run
+        block = evaluator(jax.tree.map(operator.itemgetter(rows), carry.state), keys[rows])
+        returns.append(np.asarray(block)[: n - start])
+    return np.concatenate(returns)
 
 
 @functools.lru_cache(maxsize=16)

@@ -45,10 +45,11 @@ import numpy as np
 from jaxrl_suite.algos import ALGORITHMS
 from jaxrl_suite.algos.base import Algorithm, hparam_range
 from jaxrl_suite.runner import EvalSettings, Group, Run, Schedule
+from jaxrl_suite.tuners.spec import parse_tuner
 
 TOP_KEYS = {"name", "description", "envs", "total_env_steps", "tuning_seeds", "test_seeds",
             "evaluation", "algorithms", "references"}
-ALGO_KEYS = {"algorithm", "label", "preset", "static", "hparams", "search"}
+ALGO_KEYS = {"algorithm", "label", "preset", "static", "hparams", "search", "tuner"}
 SEARCH_KEYS = {"method", "space", "num_configs", "seed"}
 EVAL_KEYS = {f.name for f in dataclasses.fields(EvalSettings)}
 REFERENCE_KEYS = {"env", "algo", "metric", "value", "spread", "seeds", "source", "tolerance", "steps", "note"}
@@ -97,6 +98,7 @@ class AlgoSpec:
     dimensions: tuple[Dimension, ...]
     num_configs: int
     search_seed: int
+    tuner: Any = None  # jaxrl_suite.tuners settings when the algorithm has a [tuner] table (method "tuner")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -175,7 +177,7 @@ def parse_spec(raw: Mapping[str, Any], *, scale: float = 1.0) -> StudySpec:
         raise SpecError("algorithms", "missing: add at least one [[algorithms]] table")
     if not isinstance(algos, list) or not algos or not all(isinstance(a, Mapping) for a in algos):
         raise SpecError("algorithms", "must be a non-empty array of tables ([[algorithms]])")
-    parsed = tuple(_algorithm(a, f"algorithms[{i}]", envs, total) for i, a in enumerate(algos))
+    parsed = tuple(_algorithm(a, f"algorithms[{i}]", envs, total, evaluation) for i, a in enumerate(algos))
     labels = [a.label for a in parsed]
     if len(set(labels)) != len(labels):
         raise SpecError("algorithms", f"labels must be unique, got {labels}; set `label` to tell them apart")
@@ -385,7 +387,8 @@ def _evaluation(table: Any) -> EvalSettings:
     return settings
 
 
-def _algorithm(table: Mapping[str, Any], where: str, envs: Sequence[str], total: int) -> AlgoSpec:
+def _algorithm(table: Mapping[str, Any], where: str, envs: Sequence[str], total: int,
+               evaluation: EvalSettings) -> AlgoSpec:
     _unknown(table, ALGO_KEYS, where + ".")
     name = _required(table, "algorithm", str, where + ".")
     if name not in ALGORITHMS:
@@ -447,6 +450,12 @@ def _algorithm(table: Mapping[str, Any], where: str, envs: Sequence[str], total:
         raise SpecError(where + ".search.method", f"must be 'grid' or 'random', got {method!r}")
     if method != "none" and not space:
         raise SpecError(where + ".search.space", f"method {method!r} needs a non-empty search space")
+    if "tuner" in table:  # the tuner draws configurations from the space itself (jaxrl_suite/tuners/spec.py)
+        for key in ("method", "num_configs", "seed"):
+            if key in search:
+                raise SpecError(f"{where}.search.{key}", "with [algorithms.tuner] the tuner decides the configurations "
+                                                         "and has its own seed; give [algorithms.search] only a space")
+        method = "tuner"
     dimensions = []
     for key, value in space.items():
         field = f"{where}.search.space.{key}"
@@ -475,8 +484,10 @@ def _algorithm(table: Mapping[str, Any], where: str, envs: Sequence[str], total:
         raise SpecError(where + ".search.space", f"a grid of {math.prod(len(d.values) for d in dimensions):,} "
                                                  f"configurations; at most {MAX_RUNS:,}")
 
+    tuner = None if method != "tuner" else parse_tuner(table["tuner"], where + ".tuner", algo, dimensions, static,
+                                                         total, evaluation.every_env_steps)
     # Instantiate a Static per distinct shape now, so a bad combination fails here.
-    spec = AlgoSpec(label, algo, preset, static, hparams, method, tuple(dimensions), num_configs, search_seed)
+    spec = AlgoSpec(label, algo, preset, static, hparams, method, tuple(dimensions), num_configs, search_seed, tuner)
     for config in configs(spec)[: 1 if not any(d.static for d in dimensions) else None]:
         try:
             algo.Static(**{**config.static, "total_env_steps": total})

@@ -4,6 +4,10 @@ Each row is one (algorithm label, environment, configuration): the hyperparamete
 between that algorithm's configurations, and the final training return (CleanRL's metric: each
 seed's mean over its last 100 training episodes) as mean ± population std over seeds (ddof = 0,
 as CleanRL reports), on tuning and on test seeds separately, beside the final evaluation return.
+
+A run that diverged is frozen at its last finite state (see the runner), so its "final" returns
+are those of a policy from before the divergence, not of a trained one: every cell that averages
+such runs says how many of its seeds diverged, and is flagged ⚠.
 """
 
 from __future__ import annotations
@@ -50,6 +54,7 @@ def summary_rows(table: pa.Table) -> list[dict[str, Any]]:
             train = np.array([r["train_return"] for r in role_rows], dtype=float)
             evals = np.array([r["eval_return"] for r in role_rows], dtype=float)
             entry[f"{role}_seeds"] = len(role_rows)
+            entry[f"{role}_diverged"] = sum(bool(r["diverged"]) for r in role_rows)
             entry[f"{role}_train"] = (float(np.nanmean(train)), float(np.nanstd(train))) if role_rows and not np.all(np.isnan(train)) else None
             entry[f"{role}_eval"] = float(np.nanmean(evals)) if role_rows and not np.all(np.isnan(evals)) else None
         out.append(entry)
@@ -68,16 +73,27 @@ def markdown(rows: list[dict[str, Any]], title: str) -> str:
         f"## {title}",
         "",
         "Final training return: each seed's mean over its last 100 training episodes; mean ± std over seeds (ddof 0). "
-        "Evaluation: mean return of the final policy's evaluation episodes, averaged over seeds.",
+        "Evaluation: mean return of the final policy's evaluation episodes, averaged over seeds. "
+        "⚠ diverged k/n: k of the n seeds diverged; their runs were frozen at the last finite state before the "
+        "divergence, so the numbers beside the flag include returns of those frozen policies, not trained ones.",
         "",
         "| algo | env | config | setting | env steps | tuning seeds | test seeds | eval (test seeds) | diverged |",
         "|---|---|---|---|---|---|---|---|---|",
     ]
     for r in rows:
-        tune = f"{cell(r['tune_train'])} (n={r['tune_seeds']})" if r["tune_seeds"] else "—"
-        test = f"{cell(r['test_train'])} (n={r['test_seeds']})" if r["test_seeds"] else "—"
+        tune = f"{cell(r['tune_train'])} (n={r['tune_seeds']}){_flag(r, 'tune')}" if r["tune_seeds"] else "—"
+        test = f"{cell(r['test_train'])} (n={r['test_seeds']}){_flag(r, 'test')}" if r["test_seeds"] else "—"
+        evals = f"{number(r['test_eval'])}{_flag(r, 'test')}" if r["test_eval"] is not None else "—"
+        seeds = r["tune_seeds"] + r["test_seeds"]
+        diverged = f"⚠ {r['diverged']}/{seeds} seeds" if r["diverged"] else "0"
         lines.append(
             f"| {r['algo']} | {r['env']} | {r['config']} | {r['setting'] or '—'} | {r['env_steps']:,} | {tune} | {test} "
-            f"| {number(r['test_eval'])} | {r['diverged']} |"
+            f"| {evals} | {diverged} |"
         )
     return "\n".join(lines) + "\n"
+
+
+def _flag(row: dict[str, Any], role: str) -> str:
+    """' ⚠ diverged k/n' when k of the role's n seeds diverged (their returns are frozen), else ''."""
+    diverged = row[f"{role}_diverged"]
+    return f" ⚠ diverged {diverged}/{row[f'{role}_seeds']}" if diverged else ""

@@ -1,4 +1,4 @@
-"""Stratified bootstrap: oracle rows 7 and 14 of reference/metric_oracles.md, reproducibility
+"""Stratified bootstrap: oracle rows 7 and 14 of tests/oracles.md, reproducibility
 and the structure of the resamples (stratified by task, whole runs, independent samples)."""
 
 import functools
@@ -167,6 +167,10 @@ def test_probability_of_improvement_interval_resamples_both_samples():
 def test_bad_inputs_are_named():
     with pytest.raises(ValueError, match="'broken'"):
         interval_estimates({"broken": [[1.0, np.nan]]}, METRICS, reps=10)
+    with pytest.raises(ValueError, match="'broken'.*infinite"):  # the IQM would trim it away unseen
+        interval_estimates({"broken": [[1.0], [np.inf]]}, METRICS, reps=10)
+    with pytest.raises(ValueError, match="infinite"):
+        pairwise_interval_estimates({"x>y": (Z, np.where(Z > 2, -np.inf, Z))}, reps=10)
     with pytest.raises(ValueError, match="reps"):
         interval_estimates({"a": Z}, METRICS, reps=0)
     with pytest.raises(ValueError, match="confidence"):

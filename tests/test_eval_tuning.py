@@ -1,4 +1,4 @@
-"""Tuning-cost protocols: oracle rows 8-10 of reference/metric_oracles.md, plus brute-force
+"""Tuning-cost protocols: oracle rows 8-10 of tests/oracles.md (derivations there), plus brute-force
 enumeration checks of the combinatorial formulas (including ties)."""
 
 import itertools
@@ -10,6 +10,7 @@ from hypothesis import strategies as st
 
 from jaxrl_suite.evaluation.tuning import (
     best_of_k_weights,
+    budget_read_points,
     effective_auc,
     effective_sample_complexity,
     expected_max_with_replacement,
@@ -55,11 +56,11 @@ def test_oracle_9_heldout_tuning_curve_and_winners_curse():
 def test_oracle_10_effective_sample_complexity():
     assert effective_sample_complexity(GRID, STEPS, threshold=0.9).value == 9.0
     assert effective_sample_complexity(GRID[:1], STEPS, threshold=0.9).value == 5.0
-    # Tang & Zhang's mode: p5/p95 over the whole grid, tau = 0.9 on that scale.
-    assert effective_sample_complexity(GRID, STEPS, mode="zhang").value == pytest.approx(9.0)
-    zhang_c1 = effective_sample_complexity(GRID[:1], STEPS, mode="zhang", pool=GRID)
-    assert zhang_c1.value == pytest.approx(5.0)
-    assert zhang_c1.normalization.size == GRID.size
+    # The "zhang_normalised" reading: p5/p95 over the whole grid (p5 = 0, p95 = 1 here), tau = 0.9.
+    assert effective_sample_complexity(GRID, STEPS, mode="zhang_normalised").value == pytest.approx(9.0)
+    normalised_c1 = effective_sample_complexity(GRID[:1], STEPS, mode="zhang_normalised", pool=GRID)
+    assert normalised_c1.value == pytest.approx(5.0)
+    assert normalised_c1.normalization.size == GRID.size
 
 
 def test_oracle_10_effective_auc():
@@ -166,6 +167,42 @@ def test_effective_auc_charges_n_times_the_best_area():
     assert effective_auc(GRID, STEPS, 2) == 0.0  # no logging point within 2/3 step
 
 
+def test_fixed_budget_reads_each_curve_at_exactly_its_share():
+    # Two configurations logged at 10 and 20 steps; B = 36 over n = 2 gives B/n = 18, 80% of the
+    # way from 10 to 20. Interpolated tuning scores: A = 0 + 0.8 * 1.0 = 0.8, B = 0.5 + 0.8 * 0.1
+    # = 0.58, so A is chosen and scores its test curve at 18: 0 + 0.8 * 2.0 = 1.6. The old rule
+    # (last logging point at or before B/n, i.e. 10) would pick B (0.5 > 0) and report 5.0.
+    tune = np.array([[0.0, 1.0], [0.5, 0.6]])
+    test = np.array([[0.0, 2.0], [5.0, 5.0]])
+    assert fixed_budget_heldout(tune, test, [10, 20], 36) == pytest.approx(1.6)
+    # GRID, B = 10 over n = 3: B/n = 3.33, a third of the way from point 3 to point 4. Tuning
+    # scores there: C1 0.5 + 0.3/3 = 0.6, C2 0.1 + 0.2/3 = 0.167, C3 0.9 + 0.1/3 = 0.933 -> C3,
+    # whose test curve (C1 + 10, reversed grid) reads 10.5 + 0.3/3 = 10.6 (old rule: 10.5).
+    assert fixed_budget_heldout(GRID, GRID[::-1] + 10.0, STEPS, 10) == pytest.approx(10.6)
+
+
+def test_effective_and_realizable_auc_are_taken_at_exactly_the_share():
+    # GRID, B = 10, n = 3: B/n = 3.33 covers points 1-3 and a third of point 4's interval.
+    # C1: 0 + 0.2 + 0.5 + 0.8/3 = 0.9667; C2: 0 + 0 + 0.1 + 0.3/3 = 0.2; C3: 0.1 + 0.4 + 0.9 + 1/3
+    # = 1.7333. Effective AUC = 3 * 1.7333 = 5.2 (old rule: 3 * 1.4 = 4.2); realizable = 2.9 (2.2).
+    assert effective_auc(GRID, STEPS, 10) == pytest.approx(5.2)
+    assert realizable_auc(GRID, STEPS, 10) == pytest.approx(2.9)
+
+
+def test_budget_read_points_say_where_each_budget_was_read():
+    steps = 1024 * np.arange(1, 25)  # a PPO schedule: one logging point every 1,024 env steps
+    # n = 9. B = 99,837: B/n = 11,093, between 10,240 (point 10) and 11,264 (point 11), weight
+    # 853/1,024. B = 9 * 4,096: B/n = 4,096, a logging point. B = 10: B/n = 1.1, before the first
+    # point. B = 30 * 24,576: B/n = 81,920, beyond the last point (24,576).
+    read = budget_read_points(steps, [99_837, 9 * 4_096, 10, 30 * 24_576], 9)
+    np.testing.assert_allclose(read.read_at[:2], [11_093, 4_096])
+    assert (read.lower[0], read.upper[0]) == (10_240, 11_264)
+    assert read.weight[0] == pytest.approx(853 / 1_024)
+    assert (read.lower[1], read.upper[1], read.weight[1]) == (4_096, 4_096, 0.0)
+    assert read.reached.tolist() == [True, True, False, True]
+    assert np.isnan(read.read_at[2]) and read.read_at[3] == 24_576  # a run has no value after its end
+
+
 # --- effective sample complexity ------------------------------------------------------------
 
 
@@ -182,9 +219,35 @@ def test_censored_configurations_are_reported_not_imputed():
     assert some.value == 2 * 5 and some.censored_fraction == 0.5
 
 
-def test_zhang_mode_imputes_ten_times_the_training_length():
+def test_zhang_mode_follows_the_authors_code():
+    # Tang & Zhang's code: tau = np.percentile(pool, 90) of the grid's raw returns. The oracle grid
+    # plus a configuration that never learns: 36 values, 12 of them 1.0 (c1 four, c2 two, c3 six),
+    # so the sorted values 24..35 are 1.0 and the 90th percentile (position 0.9 * 35 = 31.5) is 1.0,
+    # not the 0.9 of the p5/p95 reading. First reaching 1.0: c1 at point 6, c2 at 8, c3 at 4.
+    grid = np.vstack([GRID, np.zeros(9)])
+    whole = effective_sample_complexity(grid, STEPS, mode="zhang")
+    assert whole.threshold == 1.0
+    # The never-learning configuration is charged 10 x the largest valid first hit (8): 80, not
+    # 10 x T = 90.
+    np.testing.assert_array_equal(whole.first_hit, [6, 8, 4, 80])
+    assert whole.censored_fraction == 0.25 and whole.value == 4 * 4
+    # Their unit: the 5th percentile of the filled steps [4, 6, 8, 80] at position 0.05 * 3 = 0.15,
+    # 4 + 0.15 * (6 - 4) = 4.3; normalised SC = 16 / 4.3.
+    assert whole.step_baseline == pytest.approx(4.3) and whole.normalized_value == pytest.approx(16 / 4.3)
+    # A subset is scored against the whole grid's tau, charge and baseline.
+    only_c1 = effective_sample_complexity(grid[:1], STEPS, mode="zhang", pool=grid)
+    assert only_c1.value == 6 and only_c1.normalized_value == pytest.approx(6 / 4.3)
+    never = effective_sample_complexity(grid[3:], STEPS, mode="zhang", pool=grid)
+    assert never.first_hit[0] == 80 and never.value == 80 and never.censored_fraction == 1.0
+    # A flat pool sets only tau; the charge then comes from the curves' own largest first hit.
+    flat = effective_sample_complexity(grid, STEPS, mode="zhang", pool=grid.ravel())
+    np.testing.assert_array_equal(flat.first_hit, whole.first_hit)
+    assert flat.step_baseline is None
+
+
+def test_zhang_normalised_mode_imputes_ten_times_the_training_length():
     flat_then_late = np.array([np.linspace(0, 1, 9), np.zeros(9)])
-    result = effective_sample_complexity(flat_then_late[1:], STEPS, mode="zhang", pool=flat_then_late)
+    result = effective_sample_complexity(flat_then_late[1:], STEPS, mode="zhang_normalised", pool=flat_then_late)
     assert result.censored_fraction == 1.0
     assert result.first_hit[0] == 10 * STEPS[-1]
     assert result.value == 1 * 10 * STEPS[-1]
@@ -193,8 +256,11 @@ def test_zhang_mode_imputes_ten_times_the_training_length():
 def test_sample_complexity_settings_are_checked():
     with pytest.raises(ValueError, match="threshold"):
         effective_sample_complexity(GRID, STEPS)
-    with pytest.raises(ValueError, match="0.9"):
-        effective_sample_complexity(GRID, STEPS, threshold=0.5, mode="zhang")
+    for mode in ("zhang", "zhang_normalised"):
+        with pytest.raises(ValueError, match="leave threshold None"):
+            effective_sample_complexity(GRID, STEPS, threshold=0.5, mode=mode)
+    with pytest.raises(ValueError, match="pool"):
+        effective_sample_complexity(GRID, STEPS, mode="zhang", pool=[1.0, np.nan])
     with pytest.raises(ValueError, match="mode"):
         effective_sample_complexity(GRID, STEPS, threshold=0.5, mode="other")
     with pytest.raises(ValueError, match="env_steps"):

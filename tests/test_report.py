@@ -208,11 +208,11 @@ def _raw_tuning_curves(algo: str, env_index: int) -> np.ndarray:
 @pytest.mark.parametrize("env_index", [0, 1])
 def test_sample_complexity_matches_both_modes(markdown, env_index):
     env = ANCHORED_ENVS[env_index]
-    pool = np.concatenate([_raw_tuning_curves(a, env_index).ravel() for a in LRS])
     section = _section(markdown, "train_return")
     for algo in LRS:
         curves = _raw_tuning_curves(algo, env_index)
-        zhang = tuning.effective_sample_complexity(curves, CHECKPOINT_STEPS, mode="zhang", pool=pool)
+        # `zhang` mode pools the algorithm's own grid, as the authors' scripts do (one algorithm per pool).
+        zhang = tuning.effective_sample_complexity(curves, CHECKPOINT_STEPS, mode="zhang")
         censored = tuning.effective_sample_complexity(
             curves, CHECKPOINT_STEPS, threshold=normalization.load_anchors()[env].threshold)
         row = next(line for line in section.splitlines() if line.startswith(f"| {algo} | {env} |"))
@@ -255,6 +255,41 @@ def test_without_anchors_failures_get_the_minimum_observed_and_analyses_are_per_
     assert "**custom/EnvA** (raw returns)" in text and "**custom/EnvB** (raw returns)" in text
     assert "*optimality gap*: not available — needs a target score" in text
     assert "| SC_eff on custom/EnvA | not available: no anchor threshold τ for custom/EnvA" in text
+
+
+def test_fixed_budget_scores_are_read_at_exactly_their_share(markdown):
+    # alpha has N = 3 configurations and T = 4,000: FB@1T gives each B/n = 1,333 env steps, a third
+    # of the way from the 1,000 to the 2,000 logging point. The synthetic curves rise linearly,
+    # g(t) = final * t / 4,000, so every configuration reads final / 3 there (the old rule, the last
+    # point at or before B/n, read final / 4 at 1,000). Selection by u keeps the incumbent, whose
+    # test-seed mean w / 3 is FB@1T.
+    section = _section(markdown, "train_return")
+    tuning_cost = section[section.index("### Tuning cost: alpha"):]
+    row = _row(tuning_cost, "1 T")
+    assert "| 1,333 = 100% of B/n, interpolated between 1,000 and 2,000 |" in row
+    u, w = _tune_test("alpha")
+    assert f"| {report.format_number(w[int(np.argmax(u))] / 3, 3)} [" in row
+    # beta (N = 2) reads FB@1T at 2,000, a logging point
+    assert "| 2,000 = 100% of B/n, a logging point |" in _row(section[section.index("### Tuning cost: beta"):], "1 T")
+    assert "read at exactly B/n env steps, linearly interpolated" in section
+
+
+def test_ranking_uses_every_environment_with_raw_returns(tmp_path):
+    envs = ("custom/EnvA", "custom/EnvB")
+    table, manifest = _table_and_manifest(envs, {"custom/EnvA": (0.0, 100.0), "custom/EnvB": (-50.0, 10.0)})
+    out = report.write_report(results.write_study(tmp_path / "raw", table, manifest), reps=50)
+    section = _section((out / report.REPORT_FILE).read_text(), "train_return")
+    ranking = section[section.index("### Ranking"):section.index("### Tuning cost")]
+    multiple = re.search(r"\| FB@(\S+)T held-out \|", ranking).group(1)
+    for algo in LRS:
+        cells = [c.strip() for c in _row(ranking, algo).strip("|").split("|")]
+        for env in envs:  # FB@B of every environment's panel, as its own tuning-cost section has it
+            budget_row = _row(section[section.index(f"### Tuning cost: {algo} on {env}"):], f"{multiple} T")
+            fixed_budget = [c.strip() for c in budget_row.strip("|").split("|")][4]
+            assert f"{env}: {fixed_budget}" in cells[4]
+            assert f"{env}: " in cells[2] and f"{env}: " in cells[3]
+        assert "mean rank" in cells[4] and cells[6].endswith(" of 2")
+    assert "FB@B, mean rank over environments)" in ranking
 
 
 def test_every_section_is_present_or_says_why_not(markdown):
@@ -391,7 +426,7 @@ def test_refuses_to_overwrite_a_directory_that_is_not_a_report(study_dir, tmp_pa
 
 # --- external tables -------------------------------------------------------------------------------------
 
-ADKINS_CSV = Path(report.__file__).parent / "data" / "adkins2024_data_expected_over_seeds.csv.gz"
+ADKINS_CSV = Path(results.__file__).parent / "data" / "adkins2024_data_expected_over_seeds.csv.gz"
 ADKINS_MAPPING = Path(__file__).parents[1] / "benchmarks" / "adkins2024_mapping.toml"
 
 

@@ -31,22 +31,57 @@ def table():
 
 
 def reference(**overrides):
-    return {"env": "gymnax/CartPole-v1", "algo": "ppo", "metric": "train_return_last100", "value": 490.0,
-            "spread": 6.0, "seeds": 3, "steps": 1024, "tolerance": 10.0, "source": "test", **overrides}
+    """A reference entry; an override of None leaves that key out."""
+    entry = {"env": "gymnax/CartPole-v1", "algo": "ppo", "metric": "train_return_last100", "value": 490.0,
+             "spread": 6.0, "seeds": 3, "steps": 1024, "tolerance": 10.0, "source": "test", **overrides}
+    return {key: value for key, value in entry.items() if value is not None}
 
 
-def test_ours_is_the_final_checkpoint_mean_and_population_std_and_the_verdict_follows_tolerance():
+def test_ours_is_the_final_checkpoint_mean_and_population_std_and_the_tolerance_rule_is_a_second_column():
     (row,) = RP.compare(spec([reference()]), table())
     assert row.ours_mean == pytest.approx(np.mean(FINAL)) and row.ours_std == pytest.approx(np.std(FINAL))
     assert row.ours_seeds == 4 and row.difference == pytest.approx(np.mean(FINAL) - 490.0)
-    assert row.verdict == "reproduced"  # |485 - 490| <= 10
+    assert row.ours_values == (470.0, 480.0, 490.0, 500.0)
+    assert row.within_tolerance is True  # |485 - 490| <= 10
     lo, point, hi = row.iqm[1], row.iqm[0], row.iqm[2]
     assert lo <= point <= hi
     (far,) = RP.compare(spec([reference(value=400.0)]), table())
-    assert far.verdict == "not reproduced" and "0 of 4 seeds" in far.reason
-    (one_seed_hits,) = RP.compare(spec([reference(value=470.0, tolerance=5.0)]), table())  # mean 485 misses
-    assert one_seed_hits.verdict == "not reproduced"
-    assert "1 of 4 seeds" in one_seed_hits.reason and "470.00 to 500.00" in one_seed_hits.reason
+    # 3 seeds drawn from ours never average below 470: the published 400 cannot come from us.
+    assert far.verdict == "not reproduced" and far.within_tolerance is False
+    assert far.p_value < 0.001 and "below ours" in far.reason
+
+
+def collapsing_table(good=500.0, collapsed=100.0):
+    """PQN on CartPole as the issue saw it: 7 of 10 seeds solve the task, 3 collapse late."""
+    finals = [good] * 7 + [collapsed] * 3
+    return pa.Table.from_pylist([
+        dict(algo="ppo", env="gymnax/CartPole-v1", config_id=0, seed=seed, checkpoint=0, env_steps=1024,
+             train_return=final, eval_return=final, diverged=False) for seed, final in enumerate(finals)])
+
+
+def test_the_verdict_accounts_for_the_published_seed_count():
+    # Ours: 7 seeds at 500 and 3 at 100, mean 380; published 495 ± 6.89 over 3 seeds, tolerance 25.
+    # The old rule compares 380 with 495: outside the tolerance. But 3 seeds drawn from ours are all
+    # good with probability 0.7^3 = 0.343, and then their mean is 500. Three draws give means
+    # 500 (0.343), 366.7 (3·0.7²·0.3 = 0.441), 233.3 (3·0.7·0.3² = 0.189), 100 (0.3³ = 0.027), at distances
+    # 120, 13.3, 146.7, 280 from 380; the published 495 lies 115 away, so
+    # p_mean = 0.343 + 0.189 + 0.027 = 0.559. Spread: the std of 3 draws is 0 when all three agree
+    # (0.343 + 0.027 = 0.370) and 188.6 otherwise, so P(std <= 6.89) = 0.370, P(std >= 6.89) = 0.630,
+    # p_spread = 2·0.370 = 0.740. Combined (Bonferroni): min(1, 2·min(0.559, 0.740)) = 1.
+    (row,) = RP.compare(spec([reference(value=495.0, spread=6.89, tolerance=25.0)]), collapsing_table())
+    assert row.within_tolerance is False
+    assert row.verdict == "reproduced" and row.p_value == 1.0
+    assert row.p_mean == pytest.approx(0.559, abs=0.01) and row.p_spread == pytest.approx(0.740, abs=0.01)
+    # Collapsed: below the midpoint of CartPole's random-policy return 22.36 and 495, 258.68.
+    assert row.collapse_below == pytest.approx(258.68) and row.collapsed == 3
+    # One published seed of 150, 230 from our mean: a single draw lies as far only when it is a
+    # collapsed seed (100, 280 away; a good one is 120 away), so p = 0.3.
+    (one,) = RP.compare(spec([reference(value=150.0, spread=None, seeds=1)]), collapsing_table())
+    assert one.p_spread is None and one.p_value == pytest.approx(0.3, abs=0.01)
+    # A published spread ours cannot produce rejects even a matching mean: 3 draws from {500, 100}
+    # have std 0 or 188.6, never 400 (P(std >= 400) = 0, so p_spread = 2/(1 + 100,000)).
+    (spread,) = RP.compare(spec([reference(value=380.0, spread=400.0)]), collapsing_table())
+    assert spread.p_mean > 0.5 and spread.verdict == "not reproduced"
 
 
 @pytest.mark.parametrize("overrides, evaluation, reason", [
@@ -65,11 +100,13 @@ def test_stochastic_evaluation_metric_uses_eval_return_when_the_spec_evaluates_t
     assert row.verdict != "not comparable" and row.ours_mean == pytest.approx(np.mean(FINAL) + 5)
 
 
-def test_markdown_and_csv_carry_every_row():
+def test_markdown_and_csv_carry_every_row_and_the_method():
     s = spec([reference(), reference(metric="last_episode_return")])
     rows = RP.compare(s, table())
     text = RP.markdown(s, rows, {"devices": ["cpu"], "wall_clock_s": 1.0}, None)
     assert text.count("| gymnax/CartPole-v1 |") == 2 and "**reproduced**" in text and "**not comparable**" in text
+    assert "470, 480, 490, 500" in text and "within ±10" in text and RP.VERDICT_METHOD in text
+    assert "did not bootstrap" not in text and "gym-era" not in text  # each source's truncation is a row note
     assert len(RP.csv_text(rows).strip().splitlines()) == 3
     assert set(RP.METRICS) == set(REFERENCE_METRICS)
 
@@ -88,3 +125,58 @@ def test_reproduce_refuses_a_spec_without_references(tmp_path, capsys):
                     '[[algorithms]]\nalgorithm = "ppo"\n')
     assert main(["reproduce", str(path), "--results-dir", str(tmp_path / "out"), "--quiet"]) == 2
     assert "'references'" in capsys.readouterr().err and not (tmp_path / "out").exists()
+
+
+SPEC_TOML = """name = "r"
+envs = ["gymnax/CartPole-v1"]
+total_env_steps = 1024
+test_seeds = 4
+[evaluation]
+every_env_steps = 512
+[[algorithms]]
+algorithm = "ppo"
+static = {num_envs = 4, num_steps = 128, num_minibatches = 4}
+[[references]]
+env = "gymnax/CartPole-v1"
+algo = "ppo"
+metric = "train_return_last100"
+value = 490.0
+seeds = 3
+steps = 1024
+tolerance = TOLERANCE
+source = "test"
+"""
+
+
+def finished_study(tmp_path):
+    """A spec file and the complete study directory an earlier `reproduce` of it left (no training)."""
+    from jaxrl_suite import results as R
+    from jaxrl_suite.spec import load_spec
+
+    path = tmp_path / "r.toml"
+    path.write_text(SPEC_TOML.replace("TOLERANCE", "10.0"))
+    trained = load_spec(path)
+    rows = table().to_pylist()
+    full = pa.Table.from_pylist([{**r, "study": "r", "algorithm": "ppo", "seed_role": "test", "episodes": 1}
+                                 for r in rows])
+    R.write_study(tmp_path / "out" / "r", full, {"spec": trained.raw, "total_env_steps": trained.total_env_steps,
+                                                 "devices": ["cpu:cpu"], "wall_clock_s": 1.0, "git_revision": "abc"})
+    return path
+
+
+def test_from_results_remakes_the_table_without_training_and_takes_new_references(tmp_path, capsys):
+    path = finished_study(tmp_path)
+    path.write_text(SPEC_TOML.replace("TOLERANCE", "2.0"))  # references may change after training
+    argv = ["reproduce", str(path), "--results-dir", str(tmp_path / "out"), "--from-results", "--quiet"]
+    assert main(argv) == 0
+    text = (tmp_path / "out" / "r.md").read_text()
+    assert "--from-results` at git" in text and "outside ±2" in text and "470, 480, 490, 500" in text
+    assert (tmp_path / "out" / "r.csv").is_file() and (tmp_path / "out" / "r" / "learning_curves.png").is_file()
+    # Anything that changes training is refused, with the field named and nothing written.
+    (tmp_path / "out" / "r.md").unlink()
+    path.write_text(SPEC_TOML.replace("TOLERANCE", "2.0").replace("test_seeds = 4", "test_seeds = 5"))
+    assert main(argv) == 2
+    assert "test_seeds" in capsys.readouterr().err and not (tmp_path / "out" / "r.md").exists()
+    assert main([*argv[:3], str(tmp_path / "elsewhere"), *argv[4:]]) == 2
+    assert "not a directory" in capsys.readouterr().err
+    assert main([*argv, "--resume"]) == 2

@@ -71,6 +71,7 @@ MISTAKES = [
     ("overlapping seeds", ("test_seeds",), [1, 2], "test_seeds", "disjoint"),
     ("impossible shape", (*A, "static"), {"num_envs": 3, "num_minibatches": 4, "num_steps": 5}, "algorithms[0].static.num_minibatches", "not divisible"),
     ("hyperparameter under static", (*A, "static"), {"lr": 0.1}, "algorithms[0].static.lr", "traced hyperparameter"),
+    ("unknown network initialiser", (*A, "static"), {"network_init": "xavier"}, "algorithms[0].static.network_init", "'lecun_normal', 'torch_default'"),
     ("shape key under hparams", (*A, "hparams"), {"num_envs": 8}, "algorithms[0].hparams.num_envs", "put it under static"),
     ("distribution over a shape key", (*A, "search"), {"method": "random", "num_configs": 2, "space": {"num_steps": {"uniform": [1, 8]}}}, "algorithms[0].search.space.num_steps", "only take a list"),
     ("grid with a distribution", (*A, "search"), {"space": {"lr": {"log_uniform": [1e-4, 1e-2]}}}, "algorithms[0].search.space.lr", "method = 'random'"),

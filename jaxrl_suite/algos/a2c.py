@@ -47,6 +47,7 @@ class Static:
     hidden_sizes: tuple[int, ...] = (64, 64)
     activation: str = "tanh"
     layer_norm: bool = False
+    network_init: str = "orthogonal"  # a scheme of networks.INITIALIZERS
     normalize_obs: bool = False
     normalize_reward: bool = False
 
@@ -81,12 +82,17 @@ def update(state: common.ActorCriticState, hp: HParams, static: Static, env, env
 
 
 SB3_ZOO = (
-    "Stable-Baselines3 A2C defaults (lr 7e-4, 5 steps, RMSprop eps 1e-5, vf_coef 0.5, max grad norm 0.5, "
-    "lambda 1) with rl-baselines3-zoo hyperparams/a2c.yml CartPole-v1 (8 envs, 500k steps, ent_coef 0)"
+    "Stable-Baselines3 A2C defaults (lr 7e-4 constant, 5 steps, RMSprop alpha 0.99 and eps 1e-5 in PyTorch's form, "
+    "vf_coef 0.5, max grad norm 0.5, lambda 1, no advantage normalisation; MlpPolicy with orthogonal init: sqrt 2 "
+    "hidden, 0.01 policy, 1 value, zero biases) with rl-baselines3-zoo hyperparams/a2c.yml CartPole-v1 (8 envs, "
+    "500k steps, ent_coef 0). Like SB3, a time-limit truncation bootstraps"
 )
 
 PRESETS = {
-    "sb3-zoo-cartpole": Preset(static=dict(total_env_steps=500_000), hparams={}, source=SB3_ZOO, env_id="gymnax/CartPole-v1"),
+    "sb3-zoo-cartpole": Preset(
+        static=dict(total_env_steps=500_000, network_init="orthogonal"), hparams={}, source=SB3_ZOO,
+        env_id="gymnax/CartPole-v1",
+    ),
 }
 
 A2C = Algorithm(

@@ -19,7 +19,7 @@ An algorithm module imports only this module, `base` (the contract), `networks`,
     `SurrogateHParams` (PPO's settings) are theirs too;
   - `policy_gradient_update`, one gradient step per rollout (A2C, REINFORCE);
 * ε-greedy acting (DQN, PQN): `epsilon`, `epsilon_greedy`, `collect_epsilon_greedy`, `act_q`;
-* Static checks: `check_network`, `check_budget`, `check_minibatches`.
+* Static checks: `check_network`, `check_budget`, `check_minibatches`, `check_lr_decay_every`.
 
 Statics are plain dataclasses; the functions here read the fields they need. Optional ones are
 read with a default: a Static without `network` is an MLP's, without `normalize_obs` /
@@ -50,7 +50,7 @@ from jaxrl_suite.envs.wrappers import (
     normalize_observation,
     observation_statistics,
 )
-from jaxrl_suite.networks import ACTIVATIONS, ActorCritic, Head, torso
+from jaxrl_suite.networks import ACTIVATIONS, ActorCritic, Head, check_network_init, torso
 
 # ---------------------------------------------------------------------------------------------
 # Environments
@@ -106,14 +106,15 @@ def actor_critic(env, static) -> ActorCritic:
         hidden_sizes=static.hidden_sizes,
         activation=static.activation,
         layer_norm=static.layer_norm,
+        init_scheme=static.network_init,
     )
 
 
 def q_network(env, static, init_gain: float = 1.0) -> Head:
-    """Q(s, ·): a torso and one linear output per action (the gain only shapes initialisation)."""
+    """Q(s, ·): a torso and one linear output per action (the gain: the output's orthogonal-init scale)."""
     actions = env.action_space(env.default_params).n
-    body = torso(static.network, static.hidden_sizes, static.activation, static.layer_norm)
-    return Head(body, actions, gain=init_gain)
+    body = torso(static.network, static.hidden_sizes, static.activation, static.layer_norm, static.network_init)
+    return Head(body, actions, gain=init_gain, init_scheme=static.network_init)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -239,13 +240,18 @@ def total_updates(static) -> int:
     return iterations * static.update_epochs * static.num_minibatches
 
 
-def annealed_lr(hp, total_updates: int) -> Callable[[jax.Array], jax.Array]:
-    """A learning rate decaying linearly from `hp.lr` to `hp.lr * hp.lr_final_ratio` over the first
-    `hp.lr_decay_fraction` of `total_updates` optimiser steps, then flat (CleanRL's annealing is
-    ratio 0, fraction 1; a constant rate is ratio 1). All three are traced."""
-    decay_updates = jnp.maximum(hp.lr_decay_fraction * total_updates, 1.0)
+def annealed_lr(hp, static) -> Callable[[jax.Array], jax.Array]:
+    """The learning rate after `count` optimiser steps: linear from `hp.lr` to `hp.lr *
+    hp.lr_final_ratio` over the first `hp.lr_decay_fraction` of the run's `total_updates`, then
+    flat (CleanRL's annealing is ratio 0, fraction 1; a constant rate is ratio 1; all three are
+    traced). It moves at every step, or with `static.lr_decay_every = "iteration"` once per
+    iteration of `update_epochs` x `num_minibatches` steps, as CleanRL and PureJaxRL hold it."""
+    updates_per_iteration = static.update_epochs * static.num_minibatches
+    decay_updates = jnp.maximum(hp.lr_decay_fraction * total_updates(static), 1.0)
 
     def schedule(count):
+        if static.lr_decay_every == "iteration":
+            count = count // updates_per_iteration * updates_per_iteration
         progress = jnp.minimum(count / decay_updates, 1.0)
         return hp.lr * (1.0 - progress * (1.0 - hp.lr_final_ratio))
 
@@ -286,10 +292,16 @@ class SurrogateStatic:
     hidden_sizes: tuple[int, ...] = (64, 64)
     activation: str = "tanh"
     layer_norm: bool = False
+    network_init: str = "orthogonal"  # a scheme of networks.INITIALIZERS
+    lr_decay_every: str = "update"  # "update" (every gradient step) or "iteration" (CleanRL, PureJaxRL)
     clip_value_loss: bool = True
     normalize_advantages: bool = True
     normalize_obs: bool = False
     normalize_reward: bool = False
+
+
+#: What CleanRL's ppo.py sets beyond SurrogateStatic's defaults: its init and once-per-iteration lr steps.
+CLEANRL_SURROGATE_STATIC = dict(network_init="orthogonal", lr_decay_every="iteration")
 
 
 @struct.dataclass
@@ -436,7 +448,7 @@ def annealed_adam(hp, static) -> optax.GradientTransformation:
     over the run's `update_epochs` x `num_minibatches` steps per iteration."""
     return optax.chain(
         optax.clip_by_global_norm(hp.max_grad_norm),
-        optax.adam(annealed_lr(hp, total_updates(static)), eps=hp.adam_eps),
+        optax.adam(annealed_lr(hp, static), eps=hp.adam_eps),
     )
 
 
@@ -446,8 +458,10 @@ def check_rollout_static(static, env) -> list[tuple[str, str]]:
 
 
 def check_surrogate_static(static, env) -> list[tuple[str, str]]:
-    """The Static checks of the clipped-surrogate family: the rollout's, and minibatches that divide it."""
-    return check_minibatches(static, rollout_steps(static)) + check_rollout_static(static, env)
+    """The Static checks of the clipped-surrogate family: the rollout's, minibatches that divide it, the lr steps."""
+    return check_minibatches(static, rollout_steps(static)) + check_lr_decay_every(static) + check_rollout_static(
+        static, env
+    )
 
 
 def record_iteration(state: ActorCriticState, traj: Rollout, params, opt_state, loss, **stats):
@@ -527,7 +541,7 @@ def act_q(state, obs, key, static, env, env_params, deterministic: bool):
 
 
 def check_network(static, env) -> list[tuple[str, str]]:
-    """The torso's settings: the kind of network (when the Static has one) and the activation."""
+    """The torso's settings: the kind of network (when the Static has one), the activation, the init."""
     errors = []
     network = getattr(static, "network", "mlp")
     if network not in ("mlp", "cnn"):
@@ -536,7 +550,7 @@ def check_network(static, env) -> list[tuple[str, str]]:
         errors.append(("network", "'cnn' needs image observations (height, width, channels)"))
     if static.activation not in ACTIVATIONS:
         errors.append(("activation", f"must be one of {sorted(ACTIVATIONS)}, got {static.activation!r}"))
-    return errors
+    return errors + check_network_init(static)
 
 
 def check_budget(static, steps_per_iteration: int) -> list[tuple[str, str]]:
@@ -550,4 +564,10 @@ def check_minibatches(static, batch: int) -> list[tuple[str, str]]:
     if static.num_minibatches < 1 or batch % static.num_minibatches:
         return [("num_minibatches", f"num_envs x num_steps = {batch} is not divisible by num_minibatches = "
                                     f"{static.num_minibatches}")]
+    return []
+
+
+def check_lr_decay_every(static) -> list[tuple[str, str]]:
+    if static.lr_decay_every not in ("update", "iteration"):
+        return [("lr_decay_every", f"must be 'update' or 'iteration', got {static.lr_decay_every!r}")]
     return []

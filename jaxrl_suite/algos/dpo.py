@@ -67,7 +67,8 @@ def update(state: common.ActorCriticState, hp: HParams, static: Static, env, env
 
 SOURCE = (
     "alpha 2, beta 0.6 from Lu et al. 2022 (Discovered Policy Optimisation, NeurIPS); everything else CleanRL's "
-    "PPO CartPole-v1 settings (the suite's choice: the paper tuned on Brax and MinAtar)"
+    "PPO CartPole-v1 settings, its init and once-per-iteration lr annealing included (the suite's choice: the "
+    "paper tuned on Brax and MinAtar)"
 )
 
 DPO = Algorithm(
@@ -80,6 +81,11 @@ DPO = Algorithm(
     steps_per_iteration=common.rollout_steps,
     action_kinds="both",
     description="DPO: PPO with Lu et al.'s discovered drift in place of the clipped surrogate",
-    presets={"cleanrl-cartpole": Preset(static=dict(total_env_steps=500_000), hparams={}, source=SOURCE, env_id="gymnax/CartPole-v1")},
+    presets={
+        "cleanrl-cartpole": Preset(
+            static=dict(common.CLEANRL_SURROGATE_STATIC, total_env_steps=500_000), hparams={}, source=SOURCE,
+            env_id="gymnax/CartPole-v1",
+        )
+    },
     check_static=common.check_surrogate_static,
 )

@@ -21,7 +21,11 @@ Defaults are CleanRL's `dqn.py`/`dqn_jax.py` for CartPole-v1 (CleanRL docs/rl-al
 1 env, Adam lr 2.5e-4, buffer 10,000, batch 128, γ 0.99, target copy every 500 steps (τ = 1),
 ε 1 → 0.05 over 50% of the steps, learning starts at 10,000 steps, a gradient step every 10
 steps, MLP 120-84 relu, MSE loss, no gradient clipping; published 488.69 ± 16.11 (torch) and
-498.38 ± 2.29 (jax) at 500k steps, 3 seeds).
+498.38 ± 2.29 (jax) at 500k steps, 3 seeds) -- except the initialisation: `Static.network_init`
+stays the suite's orthogonal one, while the `cleanrl` presets take dqn_jax.py's (flax's default,
+"lecun_normal") and the `cleanrl-torch` presets dqn.py's (PyTorch's, "torch_default"). It
+matters: over 16 seeds at 500k steps, orthogonal init reached 473 ± 36, flax's 498 ± 6, PyTorch's
+483 ± 30.
 
 Truncation is not termination: the stored next state is `info["final_obs"]` (the state the
 episode was cut at, not the reset one) and the target bootstraps from it unless the episode
@@ -65,6 +69,7 @@ class Static:
     hidden_sizes: tuple[int, ...] = (120, 84)
     activation: str = "relu"
     layer_norm: bool = False
+    network_init: str = "orthogonal"  # a scheme of networks.INITIALIZERS; the CleanRL presets set their source's
 
 
 @struct.dataclass
@@ -210,15 +215,34 @@ def check_static(static: Static, env) -> list[tuple[str, str]]:
     return errors
 
 
-CLEANRL = (
-    "CleanRL dqn.py / dqn_jax.py defaults; published 488.69 +/- 16.11 (torch) and 498.38 +/- 2.29 (jax) "
-    "on CartPole-v1 at 500k steps, 3 seeds (CleanRL docs/rl-algorithms/dqn.md)"
+_CLEANRL_TIMING = (
+    "learning_starts is 10,001 so that gradient steps and target copies follow CleanRL's (global_step > "
+    "learning_starts, a gradient step every 10th step): the first after 10,010 env steps (CleanRL: 10,011), the "
+    "first target copy after 10,500. Differs: one env step earlier each, so a 500k run ends with one more of each "
+    "(49,000 gradient steps, CleanRL 48,999)"
 )
+CLEANRL_JAX = (
+    "CleanRL dqn_jax.py defaults: flax's default init (lecun-normal weights, zero biases), Adam eps 1e-8, target "
+    "copied every 500 steps; published 498.38 +/- 2.29 on CartPole-v1 at 500k steps, 3 seeds (CleanRL "
+    "docs/rl-algorithms/dqn.md). As there, a time-limit truncation bootstraps; " + _CLEANRL_TIMING
+)
+CLEANRL_TORCH = (
+    "CleanRL dqn.py defaults: PyTorch's default nn.Linear init (weights and biases U(+-1/sqrt(fan_in))), Adam eps "
+    "1e-8, target copied every 500 steps; published 488.69 +/- 16.11 on CartPole-v1 at 500k steps, 3 seeds "
+    "(CleanRL docs/rl-algorithms/dqn.md). As there, a time-limit truncation bootstraps; " + _CLEANRL_TIMING
+)
+_CLEANRL_HPARAMS = dict(learning_starts=10_001.0)
 
 PRESETS = {
-    "cleanrl": Preset(static={}, hparams={}, source=CLEANRL),
+    "cleanrl": Preset(static=dict(network_init="lecun_normal"), hparams=_CLEANRL_HPARAMS, source=CLEANRL_JAX),
     "cleanrl-cartpole": Preset(
-        static=dict(total_env_steps=500_000), hparams={}, source=CLEANRL, env_id="gymnax/CartPole-v1"
+        static=dict(total_env_steps=500_000, network_init="lecun_normal"), hparams=_CLEANRL_HPARAMS,
+        source=CLEANRL_JAX, env_id="gymnax/CartPole-v1",
+    ),
+    "cleanrl-torch": Preset(static=dict(network_init="torch_default"), hparams=_CLEANRL_HPARAMS, source=CLEANRL_TORCH),
+    "cleanrl-torch-cartpole": Preset(
+        static=dict(total_env_steps=500_000, network_init="torch_default"), hparams=_CLEANRL_HPARAMS,
+        source=CLEANRL_TORCH, env_id="gymnax/CartPole-v1",
     ),
 }
 

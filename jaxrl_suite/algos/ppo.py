@@ -8,7 +8,9 @@ Every scalar hyperparameter lives in `HParams` and is traced, the optimiser incl
 built inside the traced update from `hp`), so a batch of configurations is one vmapped program.
 The learning-rate schedule is data too: it decays linearly from `lr` to `lr * lr_final_ratio`
 over the first `lr_decay_fraction` of the updates (CleanRL's annealing is ratio 0, fraction 1;
-a constant rate is ratio 1).
+a constant rate is ratio 1), moving at every gradient step or, with the Static
+`lr_decay_every = "iteration"`, once per iteration as CleanRL and PureJaxRL do. The network's
+initialisation is the Static `network_init` (networks.INITIALIZERS); each preset sets its source's.
 
 Truncation is not termination: the target bootstraps from V(final_obs) when an episode was cut
 by a time limit and from 0 when it terminated.
@@ -43,27 +45,46 @@ def update(state: common.ActorCriticState, hp: HParams, static: Static, env, env
                                    objective=common.clipped_surrogate, advantages=common.gae_advantages)
 
 
-CLEANRL = "CleanRL ppo.py defaults (identical to PureJaxRL's); published 490.04 +/- 6.12 on CartPole-v1 at 500k steps, 3 seeds (CleanRL docs/rl-algorithms/ppo.md)"
+CLEANRL = (
+    "CleanRL ppo.py defaults (identical to PureJaxRL's ppo.py); published 490.04 +/- 6.12 on CartPole-v1 at 500k "
+    "steps, 3 seeds (CleanRL docs/rl-algorithms/ppo.md). As there: orthogonal init (sqrt 2 hidden, 0.01 policy, 1 "
+    "value), Adam eps 1e-5, the rate annealed to 0 once per iteration. Differs: a time-limit truncation bootstraps "
+    "(CleanRL and PureJaxRL treat it as termination)"
+)
+# Every CleanRL PPO preset (DPO's and SPO's too): the source's init and its once-per-iteration lr steps.
+_CLEANRL_STATIC = dict(common.CLEANRL_SURROGATE_STATIC)
+
+BLINES = (
+    "gymnax-blines PPO configuration (agents/<env>/ppo.yaml, utils/ppo.py, utils/models.py). As there: separate "
+    "2 x 64 relu actor and critic with flax's lecun-normal weights and U[0, 0.05) biases, Adam eps 1e-5, the rate "
+    "moving from lr_begin to lr_end over the first 0.05 x num_train_steps GRADIENT steps (optax counts updates, "
+    "not env steps), then constant. Differs: a time-limit truncation bootstraps (gymnax-blines treats it as "
+    "termination); each of its iterations collects n_steps + 1 steps and trains on n_steps; its Gaussian policy's "
+    "scale is state dependent, softplus(.) + 0.001, where here log std is a free parameter"
+)
 
 
 def _blines(num_envs, num_steps, epochs, lr, max_grad_norm, total, env_id, ent_coef=0.01, lr_end=None):
-    # gymnax-blines: learning rate moves from lr_begin to lr_end over the first 5% of steps.
-    ratio = 1.0 if lr_end is None else lr_end / lr
+    hparams = dict(lr=lr, ent_coef=ent_coef, max_grad_norm=max_grad_norm, lr_final_ratio=1.0)
+    if lr_end is not None:
+        # gymnax-blines' optax schedule reaches lr_end after int(0.05 x num_train_steps) gradient steps.
+        updates = (total // (num_envs * num_steps)) * epochs * 4
+        hparams.update(lr_final_ratio=lr_end / lr, lr_decay_fraction=min(int(0.05 * total) / updates, 1.0))
     return Preset(
         static=dict(
             num_envs=num_envs, num_steps=num_steps, num_minibatches=4, update_epochs=epochs, total_env_steps=total,
-            activation="relu",  # gymnax-blines' separate actor/critic MLPs use ReLU hidden layers
+            activation="relu", network_init="gymnax_blines",
         ),
-        hparams=dict(lr=lr, lr_final_ratio=ratio, lr_decay_fraction=0.05, ent_coef=ent_coef, max_grad_norm=max_grad_norm),
-        source="gymnax-blines PPO configuration (gymnax README, agents/<env>/ppo.yaml)",
+        hparams=hparams,
+        source=BLINES,
         env_id=env_id,
     )
 
 
 PRESETS = {
-    "cleanrl": Preset(static={}, hparams={}, source=CLEANRL),
+    "cleanrl": Preset(static=_CLEANRL_STATIC, hparams={}, source=CLEANRL),
     "cleanrl-cartpole": Preset(
-        static=dict(total_env_steps=500_000), hparams={}, source=CLEANRL, env_id="gymnax/CartPole-v1"
+        static=dict(_CLEANRL_STATIC, total_env_steps=500_000), hparams={}, source=CLEANRL, env_id="gymnax/CartPole-v1"
     ),
     "blines-cartpole": _blines(8, 32, 4, 5e-4, 0.5, total=150_000, env_id="gymnax/CartPole-v1"),
     "blines-acrobot": _blines(16, 32, 4, 5e-4, 1.0, total=500_000, env_id="gymnax/Acrobot-v1"),

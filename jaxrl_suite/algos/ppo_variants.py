@@ -101,7 +101,7 @@ class PolicyOnly(ActorCritic):
 
 def policy_only_network(env, static) -> PolicyOnly:
     net = common.actor_critic(env, static)
-    fields = ("action_dim", "discrete", "network", "hidden_sizes", "activation", "layer_norm")
+    fields = ("action_dim", "discrete", "network", "hidden_sizes", "activation", "layer_norm", "init_scheme")
     return PolicyOnly(**{name: getattr(net, name) for name in fields})
 
 
@@ -158,15 +158,20 @@ def _variant(name, HParams, static_cls, advantages, critic: bool, description: s
     )
 
 
-CLEANRL = "CleanRL ppo.py settings with its lr 2.5e-4 for actor and critic, constant (the suite's choice for the variants' defaults)"
+CLEANRL = (
+    "CleanRL ppo.py settings, its orthogonal init and Adam eps 1e-5 included, with its lr 2.5e-4 for actor and "
+    "critic, constant (the suite's choice for the variants' defaults)"
+)
 BRAX = (
-    "PureJaxRL Brax PPO setup (2048 envs x 10 steps, 32 minibatches, 4 epochs, 2x256 tanh, obs + reward "
-    "normalisation) with the middle of each Tang & Zhang 2026 grid (actor lr 3e-5, entropy 1e-2, critic lr 3e-4, "
-    "lambda 0.7); Tang & Zhang's own rollout settings are not in the reference tables"
+    "PureJaxRL Brax PPO setup (ppo_continuous_action.py: 2048 envs x 10 steps, 32 minibatches, 4 epochs, 2x256 "
+    "tanh, orthogonal init, Adam eps 1e-5, constant lr, obs + reward normalisation) with the middle of each Tang & "
+    "Zhang 2026 grid (actor lr 3e-5, entropy 1e-2, critic lr 3e-4, lambda 0.7); Tang & Zhang's own rollout "
+    "settings are not in the reference tables. Differs: a time-limit truncation bootstraps (PureJaxRL treats "
+    "Brax's done as termination)"
 )
 _BRAX_STATIC = dict(
     num_envs=2048, num_steps=10, num_minibatches=32, update_epochs=4, hidden_sizes=(256, 256),
-    normalize_obs=True, normalize_reward=True, total_env_steps=3_000_000,
+    normalize_obs=True, normalize_reward=True, total_env_steps=3_000_000, network_init="orthogonal",
 )
 _BRAX_HPARAMS = dict(actor_lr=3e-5, ent_coef=1e-2, critic_lr=3e-4, gae_lambda=0.7)
 
@@ -175,7 +180,7 @@ def _presets(HParams) -> dict[str, Preset]:
     names = {field.name for field in dataclasses.fields(HParams)}
     brax_hparams = {k: v for k, v in _BRAX_HPARAMS.items() if k in names}
     return {
-        "cleanrl": Preset(static={}, hparams={}, source=CLEANRL),
+        "cleanrl": Preset(static=dict(network_init="orthogonal"), hparams={}, source=CLEANRL),
         "brax": Preset(static=_BRAX_STATIC, hparams=brax_hparams, source=BRAX),
     }
 

@@ -23,9 +23,13 @@ the env steps.
 Defaults are CleanRL's `pqn.py` for CartPole-v1 (CleanRL docs/rl-algorithms/pqn.md: 4 envs x 128
 steps, 4 minibatches, 4 epochs, RAdam lr 2.5e-4 annealed to 0, γ 0.99, ε 1 → 0.05 over 50% of
 the steps, max grad norm 10, λ 0.65, MLP 120-84 with LayerNorm before each relu, orthogonal
-init with gain √2 on every layer, MSE loss; published 495.13 ± 6.89 at 500k steps, 3 seeds).
-Two departures, both corrections: CleanRL treats truncation as termination, and its Q(λ)
-recursion does not cut the trace at episode ends.
+init with gain √2 on every layer, MSE loss; published 495.13 ± 6.89 at 500k steps, 3 seeds),
+except that the rate moves at every gradient step unless `lr_decay_every = "iteration"` (as the
+presets set: CleanRL holds it for a whole iteration). One departure, a correction: CleanRL
+treats truncation as termination. Its Q(λ) recursion cuts the trace at episode ends as ours
+does (since CleanRL PR #494, the version benchmarked). purejaxql, the authors' code, starts
+from flax's default init instead (`network_init = "lecun_normal"`) and decays the rate at every
+gradient step.
 
 The ε-greedy rollout, the Q-network and `act` are DQN's too (`common.collect_epsilon_greedy`,
 `common.q_network`, `common.act_q`): the two algorithms differ only in how they turn a rollout
@@ -66,6 +70,8 @@ class Static:
     hidden_sizes: tuple[int, ...] = (120, 84)
     activation: str = "relu"
     layer_norm: bool = True
+    network_init: str = "orthogonal"  # a scheme of networks.INITIALIZERS (orthogonal: gain sqrt 2 on every layer)
+    lr_decay_every: str = "update"  # "update" (every gradient step) or "iteration" (CleanRL's pqn.py)
 
 
 @struct.dataclass
@@ -100,7 +106,7 @@ def network(env, static: Static):
 
 
 def optimizer(hp: HParams, static: Static) -> optax.GradientTransformation:
-    lr = common.annealed_lr(hp, common.total_updates(static))
+    lr = common.annealed_lr(hp, static)
     return optax.chain(optax.clip_by_global_norm(hp.max_grad_norm), optax.radam(lr, eps=hp.adam_eps))
 
 
@@ -170,18 +176,22 @@ def update(state: TrainState, hp: HParams, static: Static, env, env_params):
 def check_static(static: Static, env) -> list[tuple[str, str]]:
     batch = common.rollout_steps(static)
     errors = common.check_network(static, env) + common.check_minibatches(static, batch)
-    return errors + common.check_budget(static, batch)
+    return errors + common.check_budget(static, batch) + common.check_lr_decay_every(static)
 
 
 CLEANRL = (
     "CleanRL pqn.py defaults (Gallici et al. 2024); published 495.13 +/- 6.89 on CartPole-v1 at 500k steps, "
-    "3 seeds (CleanRL docs/rl-algorithms/pqn.md)"
+    "3 seeds (CleanRL docs/rl-algorithms/pqn.md). As there: orthogonal init with gain sqrt 2 on every layer and zero "
+    "biases, RAdam eps 1e-8, the rate annealed to 0 once per iteration. Differs: a time-limit truncation bootstraps "
+    "(CleanRL treats it as termination); epsilon is read before a step's env-step count is advanced (CleanRL: "
+    "after, one vector step later)"
 )
+_CLEANRL_STATIC = dict(network_init="orthogonal", lr_decay_every="iteration")
 
 PRESETS = {
-    "cleanrl": Preset(static={}, hparams={}, source=CLEANRL),
+    "cleanrl": Preset(static=_CLEANRL_STATIC, hparams={}, source=CLEANRL),
     "cleanrl-cartpole": Preset(
-        static=dict(total_env_steps=500_000), hparams={}, source=CLEANRL, env_id="gymnax/CartPole-v1"
+        static=dict(_CLEANRL_STATIC, total_env_steps=500_000), hparams={}, source=CLEANRL, env_id="gymnax/CartPole-v1"
     ),
 }
 

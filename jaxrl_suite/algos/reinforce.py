@@ -50,6 +50,7 @@ class Static:
     hidden_sizes: tuple[int, ...] = (64, 64)
     activation: str = "tanh"
     layer_norm: bool = False
+    network_init: str = "orthogonal"  # a scheme of networks.INITIALIZERS
     normalize_obs: bool = False
     normalize_reward: bool = False
 
@@ -79,11 +80,14 @@ def update(state: common.ActorCriticState, hp: HParams, static: Static, env, env
 
 SUITE = (
     "the suite's own defaults, picked on CartPole-v1 from a 12-configuration grid on tuning seeds 0 and 1 "
-    "(module docstring); REINFORCE has no canonical deep-RL configuration"
+    "(module docstring), with the suite's orthogonal init; REINFORCE has no canonical deep-RL configuration"
 )
 
 PRESETS = {
-    "cartpole": Preset(static=dict(total_env_steps=500_000), hparams={}, source=SUITE, env_id="gymnax/CartPole-v1"),
+    "cartpole": Preset(
+        static=dict(total_env_steps=500_000, network_init="orthogonal"), hparams={}, source=SUITE,
+        env_id="gymnax/CartPole-v1",
+    ),
 }
 
 REINFORCE = Algorithm(

@@ -30,10 +30,11 @@ episode terminated.
 Defaults (`Static()`, `HParams()`) are the paper's (Haarnoja et al. 2018b, Table 1): 2 x 256
 ReLU networks, Adam at 3e-4 for critic, actor and alpha, batch 256, buffer 1e6, gamma 0.99,
 tau 0.005, one gradient step per env step, target entropy -|A|, initial alpha 1 (softlearning's
-log alpha = 0), plus CleanRL's 5,000 random warm-up steps. Every scalar in `HParams` is traced,
-the optimisers are built from it inside the traced update, so a grid of learning rates or taus
-is one vmapped program. `autotune = False` (a Static switch, as it removes the alpha optimiser)
-keeps alpha fixed at `HParams.alpha`. Presets, with their sources, are at the bottom.
+log alpha = 0), plus CleanRL's 5,000 random warm-up steps; the weights start as PyTorch's
+default with zero biases (`network_init`), while each preset takes its source's scheme. Every
+scalar in `HParams` is traced, the optimisers are built from it inside the traced update, so a
+grid of learning rates or taus is one vmapped program. `autotune = False` (a Static switch, as
+it removes the alpha optimiser) keeps alpha fixed at `HParams.alpha`. Presets, with their sources, are at the bottom.
 
 Not implemented: discrete-action SAC (Christodoulou 2019).
 """
@@ -64,7 +65,7 @@ from jaxrl_suite.algos.base import (
     unit_interval,
 )
 from jaxrl_suite.envs.core import Box
-from jaxrl_suite.networks import ACTIVATIONS
+from jaxrl_suite.networks import ACTIVATIONS, layer_init
 
 
 @dataclasses.dataclass(frozen=True)
@@ -81,6 +82,7 @@ class Static:
     autotune: bool = True  # learn alpha; False keeps it at HParams.alpha
     hidden_sizes: tuple[int, ...] = (256, 256)
     activation: str = "relu"
+    network_init: str = "torch_weights_zero_bias"  # a scheme of networks.INITIALIZERS; presets set their source's
 
 
 @struct.dataclass
@@ -105,25 +107,25 @@ LOG_STD_MIN, LOG_STD_MAX = -5.0, 2.0
 # Networks
 
 
-def linear(features: int) -> nn.Dense:
-    """A dense layer with PyTorch's default nn.Linear weights, U(+-1/sqrt(fan_in)), and zero biases.
+def linear(features: int, init_scheme: str, x: jax.Array, gain: float = 1.0) -> nn.Dense:
+    """A dense layer for input `x`, initialised by `init_scheme` (networks.INITIALIZERS).
 
-    These are the weights CleanRL's and SB3's SAC start from. The suite's orthogonal init is
-    avoided on purpose: it runs one QR factorisation per layer inside the runner's vmapped init
-    program, and jaxlib 0.10's CPU LAPACK kernels wait on the same 2-thread pool they run in, so
-    several batched QRs at once can deadlock a 2-core machine (seen here, in `sgeqrf`).
+    The default, "torch_weights_zero_bias" (PyTorch's nn.Linear weights, U(+-1/sqrt(fan_in)), zero
+    biases), is what this module has always used; the presets take their sources' schemes. `gain`
+    matters only for "orthogonal" (sqrt 2 in hidden layers, 1 on the outputs).
     """
-    return nn.Dense(features, kernel_init=nn.initializers.variance_scaling(1.0 / 3.0, "fan_in", "uniform"))
+    return nn.Dense(features, **layer_init(init_scheme, x.shape[-1], gain))
 
 
 class Torso(nn.Module):
     hidden_sizes: tuple[int, ...]
     activation: str
+    init_scheme: str
 
     @nn.compact
     def __call__(self, x):
         for width in self.hidden_sizes:
-            x = ACTIVATIONS[self.activation](linear(width)(x))
+            x = ACTIVATIONS[self.activation](linear(width, self.init_scheme, x, np.sqrt(2))(x))
         return x
 
 
@@ -133,12 +135,13 @@ class TanhGaussianActor(nn.Module):
     action_dim: int
     hidden_sizes: tuple[int, ...]
     activation: str
+    init_scheme: str
 
     @nn.compact
     def __call__(self, obs):
-        x = Torso(self.hidden_sizes, self.activation)(obs)
-        mean = linear(self.action_dim)(x)
-        raw = linear(self.action_dim)(x)
+        x = Torso(self.hidden_sizes, self.activation, self.init_scheme)(obs)
+        mean = linear(self.action_dim, self.init_scheme, x)(x)
+        raw = linear(self.action_dim, self.init_scheme, x)(x)
         log_std = LOG_STD_MIN + 0.5 * (LOG_STD_MAX - LOG_STD_MIN) * (jnp.tanh(raw) + 1.0)
         return mean, log_std
 
@@ -148,18 +151,22 @@ class TwinQ(nn.Module):
 
     hidden_sizes: tuple[int, ...]
     activation: str
+    init_scheme: str
 
     @nn.compact
     def __call__(self, obs, action):
         x = jnp.concatenate([obs, action], axis=-1)
-        qs = [linear(1)(Torso(self.hidden_sizes, self.activation)(x))[..., 0] for _ in range(2)]
+        qs = []
+        for _ in range(2):
+            features = Torso(self.hidden_sizes, self.activation, self.init_scheme)(x)
+            qs.append(linear(1, self.init_scheme, features)(features)[..., 0])
         return jnp.stack(qs)
 
 
 def networks(env, static: Static) -> tuple[TanhGaussianActor, TwinQ]:
     action_dim = env.action_space(env.default_params).shape[0]
-    actor = TanhGaussianActor(action_dim, tuple(static.hidden_sizes), static.activation)
-    return actor, TwinQ(tuple(static.hidden_sizes), static.activation)
+    actor = TanhGaussianActor(action_dim, tuple(static.hidden_sizes), static.activation, static.network_init)
+    return actor, TwinQ(tuple(static.hidden_sizes), static.activation, static.network_init)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -469,29 +476,40 @@ def check_hparams(hparams, static: Static) -> list[tuple[str, str]]:
 # ---------------------------------------------------------------------------------------------
 # Presets
 
-PAPER = "Haarnoja et al. 2018b, 'Soft Actor-Critic Algorithms and Applications', Table 1 (+ CleanRL's 5k warm-up steps)"
+PAPER = (
+    "Haarnoja et al. 2018b, 'Soft Actor-Critic Algorithms and Applications', Table 1 (+ CleanRL's 5k warm-up "
+    "steps), with the init of the authors' softlearning code (Keras Dense defaults: glorot-uniform weights, zero "
+    "biases). Differs: Adam eps is optax's 1e-8 (softlearning's TF2 Adam: 1e-7); softlearning's policy scale is "
+    "softplus(.) + 1e-5, here log std is squashed into [-5, 2] (CleanRL's form)"
+)
 CLEANRL = (
-    "CleanRL sac_continuous_action.py defaults: policy lr 3e-4, q lr 1e-3 (also alpha's), policy_frequency 2, "
-    "learning_starts 5e3; its one env step per update kept by 2 steps + 2 updates per iteration"
+    "CleanRL sac_continuous_action.py defaults: PyTorch's default nn.Linear init (weights and biases "
+    "U(+-1/sqrt(fan_in))), Adam eps 1e-8, policy lr 3e-4, q lr 1e-3 (also alpha's), policy_frequency 2, "
+    "learning_starts 5e3, Polyak targets after every critic step; its one env step per update kept by 2 steps + "
+    "2 updates per iteration. As there, a time-limit truncation bootstraps. Differs: CleanRL's two delayed actor "
+    "steps reuse the batch of its latest critic step, here they take the two critic batches; its first update "
+    "comes 2 env steps later (global_step > learning_starts); it measures log-probs in env action units "
+    "(module docstring)"
 )
 
 PENDULUM = (
     "RL Baselines3 Zoo hyperparams/sac.yml, Pendulum-v1 (Adam 1e-3, SB3 SAC defaults otherwise: batch 256, "
-    "tau 0.005, gamma 0.99, auto alpha from 1), scaled for a 2-core CPU: 2 x 64 networks, 8 envs with 2 updates "
-    "per iteration (replay ratio 0.25), 1,000 warm-up steps, the whole 100k-step run in the buffer"
+    "tau 0.005, gamma 0.99, auto alpha from 1, Adam eps 1e-8, PyTorch's default nn.Linear init), scaled for a "
+    "2-core CPU: 2 x 64 networks, 8 envs with 2 updates per iteration (replay ratio 0.25), 1,000 warm-up steps, "
+    "the whole 100k-step run in the buffer. Differs: SB3 clips log std to [-20, 2], here it is squashed into [-5, 2]"
 )
 
 PRESETS = {
-    "haarnoja2018": Preset(static={}, hparams={}, source=PAPER),
+    "haarnoja2018": Preset(static=dict(network_init="glorot_uniform"), hparams={}, source=PAPER),
     "cleanrl": Preset(
-        static=dict(num_steps=2, updates_per_iteration=2, policy_frequency=2),
+        static=dict(num_steps=2, updates_per_iteration=2, policy_frequency=2, network_init="torch_default"),
         hparams=dict(actor_lr=3e-4, critic_lr=1e-3, alpha_lr=1e-3),
         source=CLEANRL,
     ),
     "pendulum": Preset(
         static=dict(
             total_env_steps=100_000, num_envs=8, updates_per_iteration=2, buffer_size=100_000,
-            learning_starts=1_000, hidden_sizes=(64, 64),
+            learning_starts=1_000, hidden_sizes=(64, 64), network_init="torch_default",
         ),
         hparams=dict(actor_lr=1e-3, critic_lr=1e-3, alpha_lr=1e-3),
         source=PENDULUM,

@@ -52,7 +52,7 @@ def update(state: common.ActorCriticState, hp: HParams, static: Static, env, env
 
 SOURCE = (
     "eps 0.2 from Xie et al. (Simple Policy Optimization); everything else CleanRL's PPO CartPole-v1 settings "
-    "(the suite's choice)"
+    "(its init and once-per-iteration lr annealing included; the suite's choice)"
 )
 
 SPO = Algorithm(
@@ -65,6 +65,11 @@ SPO = Algorithm(
     steps_per_iteration=common.rollout_steps,
     action_kinds="both",
     description="SPO: PPO with Xie et al.'s quadratic ratio penalty in place of clipping",
-    presets={"cleanrl-cartpole": Preset(static=dict(total_env_steps=500_000), hparams={}, source=SOURCE, env_id="gymnax/CartPole-v1")},
+    presets={
+        "cleanrl-cartpole": Preset(
+            static=dict(common.CLEANRL_SURROGATE_STATIC, total_env_steps=500_000), hparams={}, source=SOURCE,
+            env_id="gymnax/CartPole-v1",
+        )
+    },
     check_static=common.check_surrogate_static,
 )

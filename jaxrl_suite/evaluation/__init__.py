@@ -30,6 +30,7 @@ from jaxrl_suite.evaluation.normalization import (
 from jaxrl_suite.evaluation.tuning import (
     ExpectedMax,
     SampleComplexity,
+    SampleComplexityEstimate,
     effective_auc,
     effective_sample_complexity,
     expected_max_with_replacement,
@@ -39,6 +40,7 @@ from jaxrl_suite.evaluation.tuning import (
     fixed_budget_interval,
     heldout_tuning_curve,
     realizable_auc,
+    sample_complexity_interval,
     tuning_cost_steps,
     tuning_curve_interval,
 )

@@ -6,8 +6,10 @@ a whole block of resamples, shape (resamples, runs, tasks), in one vectorised ca
 
 Definitions follow Agarwal et al. 2021, "Deep Reinforcement Learning at the Edge of the
 Statistical Precipice" (NeurIPS), except :func:`performance_percentile` (Jordan et al. 2020).
-Scores must not contain NaN: map a diverged run to a score (e.g. its anchor ``lo``) first,
-because a NaN would otherwise be sorted or compared away without a trace.
+Scores must be finite (no NaN, no ±inf): map a diverged run to a score (e.g. its anchor ``lo``)
+first, because a NaN would otherwise be sorted or compared away without a trace, and an
+infinity is trimmed away by the IQM (15 values with one +inf give the IQM of the other 14)
+while it makes a mean infinite: the metrics would silently disagree.
 """
 
 from __future__ import annotations
@@ -18,15 +20,16 @@ from numpy.typing import ArrayLike
 
 def as_scores(scores: ArrayLike, name: str = "scores") -> np.ndarray:
     """``scores`` as a float array of shape (..., runs, tasks), checked: at least one run and
-    one task, and no NaN."""
+    one task, and every score finite (NaN and ±inf are refused, see the module docstring)."""
     x = np.asarray(scores, dtype=float)
     if x.ndim < 2 or x.shape[-1] == 0 or x.shape[-2] == 0:
         raise ValueError(
             f"{name} must have shape (..., runs, tasks) with at least one run and one task; "
             f"got shape {x.shape}"
         )
-    if np.isnan(x).any():
-        raise ValueError(f"{name} contain NaN; map diverged runs to a score before aggregating")
+    if not np.isfinite(x).all():
+        bad = "NaN" if np.isnan(x).any() else "an infinite value"
+        raise ValueError(f"{name} contain {bad}; map diverged runs to a finite score before aggregating")
     return x
 
 

@@ -28,22 +28,38 @@ ANCHORS_RESOURCE = "anchors.toml"
 
 @dataclasses.dataclass(frozen=True)
 class Anchor:
-    """Normalisation anchors of one environment, in raw-return units."""
+    """Normalisation anchors of one environment, in raw-return units.
+
+    ``threshold`` is None where no solved return tau can be trusted for the environment;
+    ``threshold_unusable`` then says why, and :meth:`solved_threshold` raises with that reason.
+    """
 
     env_id: str
     lo: float
     hi: float
-    threshold: float
+    threshold: float | None
     source: str
+    threshold_unusable: str | None = None
 
     def __post_init__(self):
         if not self.hi > self.lo:
             raise ValueError(f"anchor {self.env_id!r}: hi ({self.hi}) must exceed lo ({self.lo})")
+        if (self.threshold is None) == (self.threshold_unusable is None):
+            raise ValueError(f"anchor {self.env_id!r}: give either a threshold or the reason it is unusable")
+        if self.threshold is not None and not self.lo < self.threshold <= self.hi:
+            raise ValueError(f"anchor {self.env_id!r}: the threshold ({self.threshold}) must lie in (lo, hi] = "
+                             f"({self.lo}, {self.hi}]")
+
+    def solved_threshold(self) -> float:
+        """tau in raw returns; a ValueError naming the reason where the anchor has none."""
+        if self.threshold is None:
+            raise ValueError(f"no usable solved threshold tau for {self.env_id}: {self.threshold_unusable}")
+        return self.threshold
 
     @property
     def normalized_threshold(self) -> float:
         """tau on the min-max scale: (tau - lo) / (hi - lo)."""
-        return (self.threshold - self.lo) / (self.hi - self.lo)
+        return (self.solved_threshold() - self.lo) / (self.hi - self.lo)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -75,21 +91,25 @@ class AnchorSet:
 
 def parse_anchors(text: str) -> AnchorSet:
     """Parse the TOML text of an anchors file (``version`` plus one ``[anchors."<id>"]`` table
-    per environment with keys lo, hi, threshold and source)."""
+    per environment with keys lo, hi, source and either threshold or threshold_unusable, the
+    reason no solved threshold is given)."""
     data = tomllib.loads(text)
     if "version" not in data:
         raise ValueError("anchors file: missing top-level key 'version'")
     anchors = {}
     for env_id, entry in data.get("anchors", {}).items():
-        missing = {"lo", "hi", "threshold", "source"} - set(entry)
+        missing = {"lo", "hi", "source"} - set(entry)
+        if "threshold" not in entry and "threshold_unusable" not in entry:
+            missing.add("threshold")
         if missing:
             raise ValueError(f"anchors file: entry {env_id!r} lacks {sorted(missing)}")
         anchors[env_id] = Anchor(
             env_id=env_id,
             lo=float(entry["lo"]),
             hi=float(entry["hi"]),
-            threshold=float(entry["threshold"]),
+            threshold=float(entry["threshold"]) if "threshold" in entry else None,
             source=str(entry["source"]),
+            threshold_unusable=str(entry["threshold_unusable"]) if "threshold_unusable" in entry else None,
         )
     return AnchorSet(version=str(data["version"]), anchors=anchors)
 

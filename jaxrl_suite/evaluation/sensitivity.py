@@ -40,6 +40,13 @@ from typing import Literal
 
 import numpy as np
 
+from jaxrl_suite.evaluation.bootstrap import (
+    IntervalEstimate,
+    percentile_interval,
+    stratified_resample,
+    stream_rng,
+)
+
 Eligibility = Literal["complete", "all"]
 ELIGIBILITY_CHOICES: tuple[str, ...] = ("complete", "all")
 #: fraction of the per-environment tuned score that defines "near-peak" in the paper
@@ -119,6 +126,36 @@ def summarize_sensitivity(gamma) -> SensitivitySummary:
         per_environment_tuned=per_environment_tuned_score(gamma),
         cross_environment_tuned=cross_environment_tuned_score(gamma),
     )
+
+
+@dataclasses.dataclass(frozen=True)
+class SensitivityEstimate:
+    """:class:`SensitivitySummary` with bootstrap intervals for Φ and for P."""
+
+    summary: SensitivitySummary
+    phi: IntervalEstimate
+    per_environment_tuned: IntervalEstimate
+
+
+def sensitivity_interval(
+    normalised: np.ndarray, reps: int, confidence: float = 0.95, seed: int = 0, stream: str = "sensitivity"
+) -> SensitivityEstimate:
+    """Φ and P of one algorithm with percentile CIs from a bootstrap over seeds.
+
+    ``normalised`` is (configs, seeds, envs): every run's normalised final score. Γ is its mean
+    over seeds; a resample redraws the seeds independently in every (configuration,
+    environment) cell, since the runs of different cells share nothing but a seed number.
+    Draws come from ``stream_rng(seed, stream)``.
+    """
+    configs, seeds, envs = normalised.shape
+    by_seed = normalised.transpose(1, 0, 2).reshape(seeds, configs * envs)
+    resampled = stratified_resample(by_seed, reps, stream_rng(seed, stream))
+    gammas = resampled.mean(axis=1).reshape(reps, configs, envs).transpose(0, 2, 1)
+    samples = [summarize_sensitivity(gamma) for gamma in gammas]
+    summary = summarize_sensitivity(normalised.mean(axis=1).T)
+    phi = percentile_interval(summary.sensitivity, [s.sensitivity for s in samples], confidence)
+    tuned = percentile_interval(summary.per_environment_tuned, [s.per_environment_tuned for s in samples], confidence)
+    return SensitivityEstimate(summary, phi, tuned)
 
 
 @dataclasses.dataclass(frozen=True)

@@ -21,6 +21,7 @@ logging point. Scores must be finite: map a diverged configuration to a score fi
 from __future__ import annotations
 
 import dataclasses
+import functools
 from collections.abc import Callable
 from typing import Literal
 
@@ -36,11 +37,15 @@ from jaxrl_suite.evaluation.bootstrap import (
 )
 from jaxrl_suite.evaluation.normalization import PercentilePool, percentile_pool
 
-#: Tang & Zhang's threshold: 0.9 on their p5/p95 percentile scale.
+#: Tang & Zhang's code (mode "zhang"): the threshold is this percentile of the pooled returns.
+ZHANG_PERCENTILE = 90.0
+#: The other reading (mode "zhang_normalised"): 0.9 on the p5/p95 percentile scale.
 ZHANG_THRESHOLD = 0.9
-#: Tang & Zhang charge a configuration that never reaches the threshold this many times the
-#: training length.
+#: A configuration that never reaches the threshold is charged this many times a step: the
+#: largest first-hitting step of the pool (mode "zhang"), the training length ("zhang_normalised").
 ZHANG_CENSORED_MULTIPLIER = 10.0
+#: Tang & Zhang divide first-hitting steps by this percentile of the pool's (filled) steps.
+ZHANG_STEP_BASELINE_PERCENTILE = 5.0
 
 
 # --- checked inputs --------------------------------------------------------------------
@@ -231,9 +236,59 @@ def _resample_configs(
 # --- fixed total budget -------------------------------------------------------------------
 
 
-def _last_point_within(env_steps: np.ndarray, steps: ArrayLike) -> np.ndarray:
-    """Index of the last logging point at or below each of ``steps``; -1 where none is."""
-    return np.searchsorted(env_steps, np.asarray(steps, dtype=float), side="right") - 1
+@dataclasses.dataclass(frozen=True)
+class BudgetReadPoints:
+    """Where a fixed-budget score is read, per budget: at exactly B/n env steps, linearly
+    interpolated between the two logging points that bracket it.
+
+    per_config: B/n, each configuration's share of the budget.
+    read_at: the env step the curves are read at: B/n itself; the last logging point where
+      B/n lies beyond it (a run has no value after its end); NaN where B/n lies below the first
+      logging point (no value yet).
+    lower, upper: env steps of the logging points at or below and at or above ``read_at``
+      (equal when it falls on a logging point); NaN where ``read_at`` is.
+    weight: the weight of ``upper`` in the interpolation, (read_at - lower) / (upper - lower).
+    """
+
+    per_config: np.ndarray
+    read_at: np.ndarray
+    lower: np.ndarray
+    upper: np.ndarray
+    weight: np.ndarray
+    lower_index: np.ndarray
+    upper_index: np.ndarray
+
+    @property
+    def reached(self) -> np.ndarray:
+        return np.isfinite(self.read_at)
+
+
+def budget_read_points(env_steps: ArrayLike, budgets: ArrayLike, n_configs: int) -> BudgetReadPoints:
+    """:class:`BudgetReadPoints` of budgets B (1-D) split over ``n_configs`` configurations, on
+    the logging schedule ``env_steps`` (strictly increasing)."""
+    steps = _finite(env_steps, "env_steps", 1)
+    if np.any(np.diff(steps) <= 0):
+        raise ValueError("env_steps must be strictly increasing (one value per logging point)")
+    per_config = np.atleast_1d(np.asarray(budgets, dtype=float)) / n_configs
+    reached = per_config >= steps[0]
+    read_at = np.minimum(per_config, steps[-1])
+    lower_index = np.clip(np.searchsorted(steps, read_at, side="right") - 1, 0, steps.size - 1)
+    upper_index = np.where(steps[lower_index] < read_at, np.minimum(lower_index + 1, steps.size - 1), lower_index)
+    gap = steps[upper_index] - steps[lower_index]
+    weight = np.where(gap > 0, (read_at - steps[lower_index]) / np.where(gap > 0, gap, 1.0), 0.0)
+    def where_reached(values: np.ndarray) -> np.ndarray:
+        return np.where(reached, values, np.nan)
+
+    return BudgetReadPoints(
+        per_config=per_config, read_at=where_reached(read_at), lower=where_reached(steps[lower_index]),
+        upper=where_reached(steps[upper_index]), weight=np.where(reached, weight, 0.0),
+        lower_index=lower_index, upper_index=upper_index,
+    )
+
+
+def _read_curves(curves: np.ndarray, points: BudgetReadPoints) -> np.ndarray:
+    """(N, budgets): each curve (N, P) linearly interpolated at ``points.read_at``."""
+    return (1.0 - points.weight) * curves[:, points.lower_index] + points.weight * curves[:, points.upper_index]
 
 
 def _n_configs(n_configs: int | None, pool: int) -> int:
@@ -246,13 +301,10 @@ def _n_configs(n_configs: int | None, pool: int) -> int:
 def _scores_at_budgets(
     tune: np.ndarray, test: np.ndarray, env_steps: ArrayLike, budgets: ArrayLike, n: int
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Both curves (N, P) read at the last logging point within B/n steps of each budget:
-    (tune_at, test_at) of shape (N, budgets), and whether such a point exists per budget."""
-    steps = _logging_steps(env_steps, tune.shape[1])
-    points = _last_point_within(steps, np.atleast_1d(budgets) / n)
-    reached = points >= 0
-    at = np.where(reached, points, 0)
-    return tune[:, at], test[:, at], reached
+    """Both curves (N, P) read at exactly B/n steps of each budget (see :func:`budget_read_points`):
+    (tune_at, test_at) of shape (N, budgets), and whether B/n reaches the first logging point."""
+    points = budget_read_points(_logging_steps(env_steps, tune.shape[1]), budgets, n)
+    return _read_curves(tune, points), _read_curves(test, points), points.reached
 
 
 def _fixed_budget(
@@ -278,7 +330,12 @@ def fixed_budget_heldout(
 
     The budget B is split evenly over n configurations, so each trains for B/n steps; the
     practitioner picks theta_hat = argmax_theta G_tune(theta, B/n) and gets G_test(theta_hat,
-    B/n), G read at the last logging point within B/n steps. With n = N (a grid: n = |Theta|)
+    B/n). G is read at exactly B/n steps: each curve is linearly interpolated between the two
+    logging points that bracket B/n (exact on a logging point), so a configuration is credited
+    with its whole share whether or not B/n falls on the logging schedule (reading the last
+    point at or before B/n would hand a larger grid, whose shares fall further between points,
+    a systematically smaller share). Beyond the last logging point the curve's last value is
+    used (the run ended there). With n = N (a grid: n = |Theta|)
     that is the argmax over the pool; with n < N (random search) it is the expectation over
     uniform n-subsets of the pool. Ties in G_tune share mass as in
     :func:`heldout_tuning_curve`.
@@ -292,6 +349,7 @@ def fixed_budget_heldout(
 
     Returns:
       FB per budget; NaN where B/n is below the first logging point (no score exists yet).
+      :func:`budget_read_points` says where each budget was read.
     """
     tune, test = _paired(tune_curves, test_curves, ndim=2)
     n = _n_configs(n_configs, tune.shape[0])
@@ -335,20 +393,26 @@ def fixed_budget_interval(
 
 
 def _area_within(curves: np.ndarray, env_steps: ArrayLike, budgets: ArrayLike) -> np.ndarray:
-    """(N, budgets): sum of each curve over the logging points within B/N steps."""
+    """(N, budgets): each curve's partial sum over logging points up to exactly B/N steps.
+
+    The sum over the points at or below B/N, plus the next point's value weighted by the
+    fraction of its logging interval that B/N covers: the cumulative sum linearly interpolated
+    between the logging points that bracket B/N, as the curves are for FB@B. Exact (the plain
+    sum) on a logging point; 0 below the first one; the whole sum beyond the last one."""
     curves = _finite(curves, "curves", 2)
-    steps = _logging_steps(env_steps, curves.shape[1])
-    points = _last_point_within(steps, np.atleast_1d(budgets) / curves.shape[0])
-    # A leading zero column makes "no logging point within budget" an area of 0.
-    cumulative = np.concatenate([np.zeros((curves.shape[0], 1)), np.cumsum(curves, axis=1)], 1)
-    return cumulative[:, points + 1]
+    points = budget_read_points(_logging_steps(env_steps, curves.shape[1]), budgets, curves.shape[0])
+    cumulative = np.cumsum(curves, axis=1)[:, points.lower_index]
+    partial = points.weight * curves[:, points.upper_index]
+    return np.where(points.reached, cumulative + partial, 0.0)
 
 
 def effective_auc(curves: ArrayLike, env_steps: ArrayLike, budgets: ArrayLike) -> np.ndarray:
     """Tang & Zhang's optimistic Effective AUC: n * max_theta sum_{t <= B/n} G(theta, t).
 
     ``curves`` (n, P) holds the n configurations' (seed-averaged) curves G; the sum runs over
-    the logging points within B/n steps (a sum over points, not an integral over steps). It
+    the logging points within B/n steps (a sum over points, not an integral over steps), the
+    point after B/n counted with the fraction of its logging interval B/n covers (so the sum is
+    taken at exactly B/n; see :func:`_area_within`). It
     credits the practitioner with the best configuration's area as if it had been known in
     advance, while charging n times its steps.
     """
@@ -371,14 +435,18 @@ def realizable_auc(curves: ArrayLike, env_steps: ArrayLike, budgets: ArrayLike) 
 class SampleComplexity:
     """Effective sample complexity of a set of n configurations.
 
-    value: n * min_theta T_theta(tau); ``inf`` when no configuration reaches tau (mode
-      "censored"): the honest statement is only "more than n times the training length".
+    value: n * min_theta T_theta(tau); ``inf`` when no configuration reaches tau (and none is
+      imputed): the honest statement is only "more than n times the training length".
     first_hit: T_theta(tau) per configuration; NaN where censored (mode "censored"), the
-      imputed 10 x training length (mode "zhang").
+      imputed charge in the Tang & Zhang modes.
     censored_fraction: fraction of configurations that never reach tau.
-    threshold: tau, in the units the curves were compared in.
+    threshold: tau, in the units the curves were compared in (raw returns, except in mode
+      "zhang_normalised": the p5/p95 scale).
     n_configs: n, the multiplier.
-    normalization: the p5/p95 pool record (mode "zhang"), else None.
+    normalization: the p5/p95 pool record (mode "zhang_normalised"), else None.
+    step_baseline: mode "zhang" with the pool given as curves: the 5th percentile of the pool
+      configurations' (filled) first-hitting steps, Tang & Zhang's unit of sample complexity.
+    normalized_value: value / step_baseline, the "normalized effective SC" Tang & Zhang plot.
     """
 
     value: float
@@ -387,6 +455,11 @@ class SampleComplexity:
     threshold: float
     n_configs: int
     normalization: PercentilePool | None = None
+    step_baseline: float | None = None
+
+    @property
+    def normalized_value(self) -> float | None:
+        return None if self.step_baseline is None else self.value / self.step_baseline
 
 
 def first_hitting_steps(curves: ArrayLike, env_steps: ArrayLike, threshold: float) -> np.ndarray:
@@ -404,7 +477,7 @@ def effective_sample_complexity(
     env_steps: ArrayLike,
     threshold: float | None = None,
     *,
-    mode: Literal["censored", "zhang"] = "censored",
+    mode: Literal["censored", "zhang", "zhang_normalised"] = "censored",
     pool: ArrayLike | None = None,
 ) -> SampleComplexity:
     """Effective sample complexity SC_eff = n * min_theta T_theta(tau) (Tang & Zhang 2026).
@@ -417,21 +490,36 @@ def effective_sample_complexity(
       "censored" (default): ``threshold`` is required and compared with the curves as given.
         Configurations that never reach it are reported through ``censored_fraction`` and
         never imputed; if none reaches it, the value is ``inf``.
-      "zhang": reproduces Tang & Zhang's choices. The curves are percentile-normalised with
-        the p5/p95 of ``pool`` (default: the curves; pass the whole grid, every algorithm,
-        when scoring a subset), the threshold is 0.9 on that scale (the paper's "90th
-        percentile" threshold: 90% of the way from p5 to p95; ``threshold`` must be left
-        None), a configuration that never reaches it is charged 10 x the training length
-        (the last logging point), and n is the grid size (3^m for m tuned hyperparameters
-        on 3-value grids).
+      "zhang": Tang & Zhang's released code (hyperparameter_sensitivity/sec5, scripts
+        10_sc_step_to_threshold.py and 11_sc_release_table.py). Their pool is one algorithm's
+        whole grid on one environment: every configuration's seed-averaged curve (cut to the
+        shortest curve; here all curves have P points). Pass that grid as ``pool`` (configs,
+        P) when ``curves`` is a subset of it; the default pool is ``curves``. Then
+          tau = np.percentile(pool, 90), on raw returns (numpy's linear interpolation);
+          T_theta = the first logging point with G >= tau (they count the 1-based logging
+            index; here its env steps, the same up to the logging interval);
+          a configuration that never reaches tau is charged 10 x the largest first-hitting
+            step among the pool's configurations that do reach it (one always does: the
+            pool's maximum is >= tau), before any minimum, percentile or average;
+          step_baseline = the 5th percentile of the pool's (filled) steps, normalized_value =
+            value / step_baseline (their "normalized effective SC"; n is their 3^N).
+        A flat ``pool`` (any shape other than (configs, P)) sets only tau: the charge for a
+        censored configuration then comes from ``curves``' own largest first hit, and there is
+        no step_baseline. ``threshold`` must be left None.
+      "zhang_normalised": an earlier reading of the paper's text, kept for comparison: the
+        curves are percentile-normalised with the p5/p95 of ``pool`` (default: the curves),
+        tau = 0.9 on that scale (90% of the way from p5 to p95, not the 90th percentile), and
+        a censored configuration is charged 10 x the training length (the last logging point).
     """
     curves = _finite(curves, "curves", 2)
     steps = _logging_steps(env_steps, curves.shape[1])
-    n = curves.shape[0]
-    record = None
+    if mode in ("zhang", "zhang_normalised") and threshold is not None:
+        raise ValueError(f"mode={mode!r} sets its own threshold (the pool's 90th percentile for 'zhang', 0.9 on "
+                         "the p5/p95 scale for 'zhang_normalised'); leave threshold None")
     if mode == "zhang":
-        if threshold is not None:
-            raise ValueError("mode='zhang' fixes the threshold at 0.9 on the p5/p95 scale")
+        return _zhang_sample_complexity(curves, steps, pool)
+    record = None
+    if mode == "zhang_normalised":
         record = percentile_pool(curves if pool is None else pool)
         curves = record.apply(curves)
         threshold = ZHANG_THRESHOLD
@@ -439,20 +527,84 @@ def effective_sample_complexity(
         if threshold is None:
             raise ValueError("mode='censored' needs a threshold (e.g. an anchor's tau)")
         if pool is not None:
-            raise ValueError("pool is only used by mode='zhang'")
+            raise ValueError("pool is only used by the modes 'zhang' and 'zhang_normalised'")
     else:
-        raise ValueError(f"mode must be 'censored' or 'zhang'; got {mode!r}")
+        raise ValueError(f"mode must be 'censored', 'zhang' or 'zhang_normalised'; got {mode!r}")
 
     first_hit = first_hitting_steps(curves, steps, threshold)
     censored = np.isnan(first_hit)
-    if mode == "zhang":
+    if mode == "zhang_normalised":
         first_hit = np.where(censored, ZHANG_CENSORED_MULTIPLIER * steps[-1], first_hit)
-    value = np.inf if np.isnan(first_hit).all() else n * float(np.nanmin(first_hit))
-    return SampleComplexity(
-        value=value,
-        first_hit=first_hit,
-        censored_fraction=float(censored.mean()),
-        threshold=float(threshold),
-        n_configs=n,
-        normalization=record,
-    )
+    return _sample_complexity(first_hit, censored, float(threshold), normalization=record)
+
+
+def _zhang_sample_complexity(curves: np.ndarray, steps: np.ndarray, pool: ArrayLike | None) -> SampleComplexity:
+    """Mode "zhang" of :func:`effective_sample_complexity`."""
+    pool_values = curves if pool is None else np.asarray(pool, dtype=float)
+    if pool_values.size == 0 or not np.isfinite(pool_values).all():
+        raise ValueError("mode='zhang': the pool must be non-empty and finite")
+    pool_is_grid = pool_values.ndim == 2 and pool_values.shape[1] == curves.shape[1]
+    threshold = float(np.percentile(pool_values, ZHANG_PERCENTILE))
+    first_hit = first_hitting_steps(curves, steps, threshold)
+    censored = np.isnan(first_hit)
+    # The charge for a censored configuration: 10 x the largest step at which a configuration
+    # of the grid first reaches tau (their `10 * df[metric].dropna().max()` over the whole grid).
+    grid_hits = first_hitting_steps(pool_values, steps, threshold) if pool_is_grid else first_hit
+    valid = grid_hits[~np.isnan(grid_hits)]
+    charge = ZHANG_CENSORED_MULTIPLIER * valid.max() if valid.size else np.nan
+    first_hit = np.where(censored, charge, first_hit)
+    baseline = None
+    if pool_is_grid:  # their `np.percentile(df[metric], 5)` over the filled steps of the grid
+        baseline = float(np.percentile(np.where(np.isnan(grid_hits), charge, grid_hits),
+                                       ZHANG_STEP_BASELINE_PERCENTILE))
+    return _sample_complexity(first_hit, censored, threshold, step_baseline=baseline)
+
+
+def _sample_complexity(first_hit: np.ndarray, censored: np.ndarray, threshold: float, **extra) -> SampleComplexity:
+    value = np.inf if np.isnan(first_hit).all() else first_hit.size * float(np.nanmin(first_hit))
+    return SampleComplexity(value=value, first_hit=first_hit, censored_fraction=float(censored.mean()),
+                            threshold=threshold, n_configs=first_hit.size, **extra)
+
+
+@dataclasses.dataclass(frozen=True)
+class SampleComplexityEstimate:
+    """:class:`SampleComplexity` with a bootstrap interval for its value."""
+
+    result: SampleComplexity
+    interval: IntervalEstimate
+
+
+def sample_complexity_interval(
+    curves: ArrayLike,
+    env_steps: ArrayLike,
+    reps: int = 10_000,
+    confidence: float = 0.95,
+    seed: int = 0,
+    stream: str = "configs",
+    **kwargs,
+) -> SampleComplexityEstimate:
+    """:func:`effective_sample_complexity` (``kwargs`` pass through) with a percentile CI from
+    an outer bootstrap over the configurations, as for the tuning curve and FB@B.
+
+    The percentiles are taken on 1/SC_eff, where a resample in which no configuration reaches
+    tau (SC_eff = inf) is a finite 0 and keeps its place in the order; the interval is mapped
+    back with 1/x. Draws come from ``stream_rng(seed, stream)``.
+    """
+    curves = _finite(curves, "curves", 2)
+    check_bootstrap_settings(reps, confidence)
+    result = effective_sample_complexity(curves, env_steps, **kwargs)
+    n = curves.shape[0]
+    draws = stream_rng(seed, stream).integers(0, n, size=(reps, n))
+
+    # SC_eff of a resample depends only on which configurations it holds (n stays the pool size,
+    # a repeat cannot lower the minimum), so resamples with the same set share one evaluation.
+    @functools.cache
+    def value_of(distinct: tuple[int, ...]) -> float:
+        chosen = np.asarray(distinct)[np.arange(n) % len(distinct)]
+        return effective_sample_complexity(curves[chosen], env_steps, **kwargs).value
+
+    values = np.array([value_of(tuple(np.unique(d).tolist())) for d in draws])
+    rates = percentile_interval(1.0 / result.value, 1.0 / values, confidence)
+    with np.errstate(divide="ignore"):
+        interval = IntervalEstimate(np.asarray(result.value), 1.0 / rates.hi, 1.0 / rates.lo)
+    return SampleComplexityEstimate(result, interval)
