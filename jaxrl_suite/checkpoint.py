@@ -6,17 +6,24 @@ carries nor destroys them:
 
     <out>.checkpoints/
         checkpoint.json         which study these checkpoints belong to: its spec and digest
+        lock                    held (flock) by the run using the directory; holds its process id
         steps/<n>/              orbax steps (the latest is kept): position (JSON), records, carry
         final/<group>/<chunk>/  each chunk's final carry, saved as soon as the chunk finishes
 
 Everything is orbax (OCDBT/Zarr arrays plus JSON): no pickle anywhere. Every process of a
 multi-process run calls the same methods; orbax writes each process's shards and synchronises.
+One run at a time uses a checkpoint directory: process 0 holds an exclusive lock on it, so a
+second run on the same `--out` is told which process has it instead of reading half-written
+steps.
 """
 
 from __future__ import annotations
 
+import fcntl
 import json
+import os
 import shutil
+import socket
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -24,6 +31,7 @@ from typing import Any
 import jax
 
 MARKER = "checkpoint.json"
+LOCK = "lock"
 FORMAT_VERSION = 1
 SUFFIX = ".checkpoints"
 
@@ -69,8 +77,10 @@ def _sync(name: str) -> None:
 class StudyCheckpoints:
     """The checkpoint directory of one study run (see the module docstring)."""
 
-    def __init__(self, directory: Path):
+    def __init__(self, directory: Path, lock: DirectoryLock | None = None):
         import orbax.checkpoint as ocp
+
+        self._lock = lock
 
         # orbax's array writer refuses relative paths, and `--out results/x` is the usual form.
         self.directory = directory = Path(directory).absolute()
@@ -88,33 +98,49 @@ class StudyCheckpoints:
     def start(cls, directory: Path, spec: Mapping[str, Any], digest: str) -> "StudyCheckpoints":
         """A fresh checkpoint directory; refuses to touch an existing one (it may be resumable)."""
         if directory.exists() or directory.is_symlink():
+            if _is_primary() and directory.is_dir():
+                DirectoryLock.acquire(directory).release()  # says so if another run holds it
             raise CheckpointError(
                 f"{directory} already exists (checkpoints of an unfinished run?); pass --resume to continue "
                 "that run, or delete the directory to start over"
             )
         _sync("jaxrl_suite: checked for old checkpoints")  # before process 0 creates the directory
+        lock = None
         if _is_primary():
-            directory.mkdir(parents=True)
-            marker = {"format_version": FORMAT_VERSION, "spec_digest": digest, "spec": _as_json(spec)}
-            (directory / MARKER).write_text(json.dumps(marker, indent=2))
+            try:
+                directory.mkdir(parents=True)
+                lock = DirectoryLock.acquire(directory)
+                marker = {"format_version": FORMAT_VERSION, "spec_digest": digest, "spec": _as_json(spec)}
+                (directory / MARKER).write_text(json.dumps(marker, indent=2))
+            except OSError as error:
+                raise CheckpointError(
+                    f"cannot create the checkpoint directory {directory}: {error.strerror or error}"
+                ) from None
         _sync("jaxrl_suite: checkpoint directory created")
-        return cls(directory)
+        return cls(directory, lock)
 
     @classmethod
     def resume(cls, directory: Path, spec: Mapping[str, Any]) -> "StudyCheckpoints":
         """The checkpoint directory of an earlier run of the same spec, checked before anything is read."""
         if not directory.is_dir():
             raise CheckpointError(f"nothing to resume: no checkpoint directory at {directory} (run without --resume to start)")
-        marker = read_marker(directory)
-        differences = spec_differences(marker.get("spec"), _as_json(spec))
-        if differences:
-            raise CheckpointError(
-                f"{directory} was written for a different spec; it differs in {', '.join(differences)} "
-                f"(checkpoint spec digest {marker.get('spec_digest')}); run the original spec, or delete the "
-                "directory to start over"
-            )
-        checkpoints = cls(directory)
+        lock = _lock_on_primary(directory)
+        try:
+            marker = read_marker(directory)
+            differences = spec_differences(marker.get("spec"), _as_json(spec))
+            if differences:
+                raise CheckpointError(
+                    f"{directory} was written for a different spec; it differs in {', '.join(differences)} "
+                    f"(checkpoint spec digest {marker.get('spec_digest')}); run the original spec, or delete the "
+                    "directory to start over"
+                )
+        except BaseException:
+            if lock:
+                lock.release()
+            raise
+        checkpoints = cls(directory, lock)
         if checkpoints.latest_step() is None:
+            checkpoints.close()  # lets orbax's background clean-up finish before the process exits
             raise CheckpointError(f"{directory} holds no complete checkpoint to resume from; delete it to start over")
         return checkpoints
 
@@ -174,14 +200,102 @@ class StudyCheckpoints:
         save_tree(self.final_dir(group) / str(chunk), carry)
 
     def close(self) -> None:
+        """Finish orbax's work and release the directory (it stays on disk for --resume)."""
+        try:
+            self._close_manager()
+        finally:
+            if self._lock:
+                self._lock.release()
+                self._lock = None
+
+    def _close_manager(self) -> None:
+        # The manager's close() does not wait for its background clean-up of unfinished saves,
+        # which prints a traceback if the interpreter exits first (a refused resume exits at
+        # once); its save() waits for it through this method, so wait the same way.
+        wait_for_cleanup = getattr(self._manager, "_maybe_await_cleanup_tmp_directory", None)
+        if wait_for_cleanup is not None:
+            wait_for_cleanup()
         self._manager.close()
 
     def remove(self) -> None:
         """Delete the directory once its study is written (every process must call this)."""
-        self.close()
+        self._close_manager()
         _sync("jaxrl_suite: study written")
         if _is_primary():
             shutil.rmtree(self.directory, ignore_errors=True)
+        self.close()
+
+
+class DirectoryLock:
+    """An exclusive, non-blocking flock on `<directory>/lock`, which holds the owner's process id
+    and host. The kernel drops the lock when its owner dies, so a killed run never blocks a
+    resume; the file itself is removed on release."""
+
+    def __init__(self, path: Path, fd: int):
+        self.path, self._fd = path, fd
+
+    @classmethod
+    def acquire(cls, directory: Path) -> DirectoryLock:
+        path = directory / LOCK
+        while True:
+            try:
+                fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o666)
+            except OSError as error:
+                raise CheckpointError(f"cannot lock {directory}: {error.strerror or error}") from None
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                owner = os.pread(fd, 200, 0).decode(errors="replace").split()
+                os.close(fd)
+                pid = owner[0] if owner else "?"
+                host = f" on {owner[1]}" if len(owner) > 1 and owner[1] != socket.gethostname() else ""
+                raise CheckpointError(
+                    f"{directory} is in use by process {pid}{host} (another run of this study); wait for it to "
+                    "finish, or stop it and continue with --resume"
+                ) from None
+            except OSError:  # a filesystem without flock: run unlocked, as before locks existed
+                return cls(path, fd)
+            # The previous owner may have removed the file between our open and our flock.
+            try:
+                if os.path.samestat(os.fstat(fd), os.stat(path)):
+                    break
+            except FileNotFoundError:
+                pass
+            os.close(fd)
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, f"{os.getpid()} {socket.gethostname()}\n".encode(), 0)
+        return cls(path, fd)
+
+    def release(self) -> None:
+        if self._fd is None:
+            return
+        try:
+            if os.path.samestat(os.fstat(self._fd), os.stat(self.path)):
+                self.path.unlink()
+        except FileNotFoundError:  # the directory was deleted with the lock in it
+            pass
+        finally:
+            os.close(self._fd)  # closing drops the flock
+            self._fd = None
+
+
+def _lock_on_primary(directory: Path) -> DirectoryLock | None:
+    """Process 0's lock on `directory`; every process raises if it could not be taken."""
+    problem, lock = None, None
+    if _is_primary():
+        try:
+            lock = DirectoryLock.acquire(directory)
+        except CheckpointError as error:
+            problem = str(error)
+    if jax.process_count() > 1:
+        import numpy as np
+        from jax.experimental import multihost_utils
+
+        if int(multihost_utils.broadcast_one_to_all(np.int32(problem is not None))) and problem is None:
+            problem = f"{directory}: process 0 could not lock it (see its message)"
+    if problem:
+        raise CheckpointError(problem)
+    return lock
 
 
 def read_marker(directory: Path) -> dict[str, Any]:

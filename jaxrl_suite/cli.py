@@ -49,11 +49,12 @@ def build_parser() -> argparse.ArgumentParser:
     reproduce = sub.add_parser(
         "reproduce", help="run a spec with published references and write a comparison table",
         description="Run a study whose spec carries [[references]] (published values with their metric "
-                    "definition, source and tolerance), then write <results-dir>/<name>.md and .csv comparing "
+                    "definition, source and tolerance), then write DIR/<name>.md and .csv comparing "
                     "ours with the published numbers (verdict per row) and a learning-curve figure.")
     reproduce.add_argument("spec", metavar="SPEC", help="path to a study spec (.toml) with [[references]]")
-    reproduce.add_argument("--results-dir", default="results", metavar="DIR",
-                           help="where the table, CSV, figure and the study directory go (default: results)")
+    reproduce.add_argument("--out", "--results-dir", dest="out", type=_path, default="results", metavar="DIR",
+                           help="where the table, CSV, figure and the study directory go (default: results); "
+                                "--results-dir is the older name")
     reproduce.add_argument("--quiet", action="store_true", help="no progress bar and no table; errors still print")
     reproduce.add_argument("--from-results", action="store_true",
                            help="train nothing: re-make the table, CSV and figure from the complete study directory "
@@ -68,7 +69,8 @@ def build_parser() -> argparse.ArgumentParser:
                     "sensitivity and a report card per algorithm, as report.md plus PNG figures. With --external, "
                     "the sensitivity and in-sample tuning analyses of a published per-configuration CSV.")
     report.add_argument("results_dir", nargs="?", metavar="RESULTS_DIR", help="a study directory (from `jaxrl-suite run`)")
-    report.add_argument("--out", metavar="DIR", help="where report.md and the figures go (default: RESULTS_DIR/report, "
+    report.add_argument("--out", metavar="DIR", type=_path,
+                        help="where report.md and the figures go (default: RESULTS_DIR/report, "
                         "or ./report-<CSV name> with --external); an earlier report there is replaced atomically, "
                         "anything else is never overwritten")
     report.add_argument("--reps", type=_positive_int, default=2000, metavar="N",
@@ -200,19 +202,30 @@ def _run(args) -> int:
 
     from jaxrl_suite import console
 
-    if not args.quiet:
-        console.print_plan(spec, args.scale)
+    estimate = _estimate(spec, out, args)
     try:
         with console.progress(quiet=args.quiet) as report:
             outcome = run_study(spec, out, max_runs_per_chunk=args.max_runs_per_chunk, runs_per_device=args.runs_per_device,
-                                progress=report,
-                                checkpoint_every=args.checkpoint_every, resume=args.resume)
+                                progress=report, checkpoint_every=args.checkpoint_every, resume=args.resume,
+                                estimate=estimate)
     except (ResultsError, CheckpointError) as error:
         print(f"jaxrl-suite: error: {error}", file=sys.stderr)
         return BAD_INPUT
     if not args.quiet:
         console.print_summary(outcome)
     return 0
+
+
+def _estimate(spec, out: Path, args):
+    """What the study will cost (env steps, programs, checkpoint disk space), printed unless --quiet."""
+    from jaxrl_suite import console
+    from jaxrl_suite.checkpoint import checkpoint_dir
+    from jaxrl_suite.study import disk_free, estimate_study
+
+    estimate = estimate_study(spec, args.max_runs_per_chunk, args.runs_per_device)
+    if not args.quiet:
+        console.print_plan(spec, args.scale, estimate, disk_free(checkpoint_dir(out)))
+    return estimate
 
 
 def _as_requested(spec, args):
@@ -266,18 +279,18 @@ def _reproduce(args) -> int:
 
     from jaxrl_suite import console
 
-    results_dir = Path(args.results_dir)
+    results_dir = Path(args.out)
     out_dir = results_dir / spec.name
     try:
         if args.from_results:
             table, manifest = RP.finished_study(spec, out_dir)
             manifest = {**manifest, "table_git_revision": git_revision() or "unknown"}
         else:
-            if not args.quiet:
-                console.print_plan(spec, args.scale)
+            estimate = _estimate(spec, out_dir, args)
             with console.progress(quiet=args.quiet) as report:
                 outcome = run_study(spec, out_dir, max_runs_per_chunk=args.max_runs_per_chunk,
-                                    runs_per_device=args.runs_per_device, progress=report, resume=args.resume)
+                                    runs_per_device=args.runs_per_device, progress=report, resume=args.resume,
+                                    estimate=estimate)
             table, manifest = outcome.table, outcome.manifest
     except (ResultsError, CheckpointError) as error:
         print(f"jaxrl-suite: error: {error}", file=sys.stderr)
@@ -285,13 +298,18 @@ def _reproduce(args) -> int:
     rows = RP.compare(spec, table, args.scale, smoke=args.smoke)
     figure = RP.learning_curves(out_dir / "learning_curves.png", spec, table, rows)
     manifest = {**manifest, "spec_path": args.spec}
-    written = write_text_files(results_dir, {
-        f"{spec.name}.md": RP.markdown(spec, rows, manifest, f"{spec.name}/{figure.name}"),
-        f"{spec.name}.csv": RP.csv_text(rows),
-    })
+    try:
+        written = write_text_files(results_dir, {
+            f"{spec.name}.md": RP.markdown(spec, rows, manifest, f"{spec.name}/{figure.name}"),
+            f"{spec.name}.csv": RP.csv_text(rows),
+        })
+    except OSError as error:
+        print(f"jaxrl-suite: error: cannot write the comparison table into {results_dir}: {error.strerror or error}",
+              file=sys.stderr)
+        return BAD_INPUT
     if not args.quiet:
         console.print_reproduction(rows)
-        console.out.print("wrote " + ", ".join(str(p) for p in written) + f" and {out_dir}/")
+        console.print_line("wrote " + ", ".join(str(p) for p in written) + f" and {out_dir}/")
     return 0
 
 
@@ -302,13 +320,21 @@ def _report(args) -> int:
     if problem:
         print(f"jaxrl-suite report: error: {problem}", file=sys.stderr)
         return BAD_INPUT
+    from jaxrl_suite.results import ResultsError, check_writable
+
     try:
+        if args.out:
+            check_writable(args.out)  # before any analysis
         if args.external:
             out = write_external_report(args.external, args.mapping, args.out)
         else:
             out = write_report(args.results_dir, args.out, reps=args.reps, seed=args.seed)
-    except ReportError as error:
+    except (ReportError, ResultsError) as error:
         print(f"jaxrl-suite report: error: {error}", file=sys.stderr)
+        return BAD_INPUT
+    except OSError as error:  # the default destination (beside the results) cannot be written
+        print(f"jaxrl-suite report: error: cannot write {error.filename or 'the report'}: {error.strerror or error}",
+              file=sys.stderr)
         return BAD_INPUT
     figures = sorted(p.name for p in out.glob("*.png"))
     print(f"wrote {out / REPORT_FILE} and {len(figures)} figures: {', '.join(figures)}")

@@ -13,6 +13,15 @@ from rich.text import Text
 
 out = Console()
 
+#: Into a pipe or a file, lines are never cut or wrapped at a terminal width (rich's default of
+#: 80 columns would put ellipses in a long setting): `jaxrl-suite run > log.txt` keeps every value.
+UNLIMITED_WIDTH = 100_000
+
+
+def _printer() -> Console:
+    """`out` on a terminal; elsewhere a console on the same stream that prints every value whole."""
+    return out if out.is_terminal else Console(file=out.file, width=UNLIMITED_WIDTH)
+
 
 class StepsPerSecond(ProgressColumn):
     """Aggregate env steps per second over all runs of the current group."""
@@ -30,7 +39,7 @@ def progress(quiet: bool):
         return
     bar = Progress(
         TextColumn("{task.description}"), BarColumn(), TextColumn("{task.completed:,.0f}/{task.total:,.0f} steps"),
-        StepsPerSecond(), TimeElapsedColumn(), console=out,
+        StepsPerSecond(), TimeElapsedColumn(), console=_printer(),
     )
     tasks: dict[str, int] = {}
     started: dict[str, float] = {}
@@ -45,16 +54,27 @@ def progress(quiet: bool):
         yield report
 
 
-def print_plan(spec, scale: float) -> None:
+def print_plan(spec, scale: float, estimate=None, free_bytes: int | None = None) -> None:
+    """The study about to run; with `estimate` (study.StudyEstimate), what it will cost."""
+    printer = _printer()
     seeds = f"{len(spec.tuning_seeds)} tuning + {len(spec.test_seeds)} test seeds"
     scaled = f" (scaled by {scale})" if scale != 1.0 else ""
-    out.print(f"[bold]{escape(spec.name)}[/bold]: {', '.join(spec.envs)}; {spec.total_env_steps:,} env steps per run{scaled}; {seeds}")
+    printer.print(f"[bold]{escape(spec.name)}[/bold]: {', '.join(spec.envs)}; "
+                  f"{spec.total_env_steps:,} env steps per run{scaled}; {seeds}")
     from jaxrl_suite.spec import configs
 
     for algo in spec.algorithms:
         n = len(configs(algo))
-        out.print(f"  {escape(algo.label)}: {algo.algorithm.name}, {n} config{'s' * (n != 1)}"
-                  + (f" ({algo.method} search over {', '.join(d.name for d in algo.dimensions)})" if algo.dimensions else ""))
+        search = f" ({algo.method} search over {', '.join(d.name for d in algo.dimensions)})" if algo.dimensions else ""
+        printer.print(f"  {escape(algo.label)}: {algo.algorithm.name}, {n} config{'s' * (n != 1)}{search}")
+    if estimate is not None:
+        from jaxrl_suite.study import format_size
+
+        free = f" ({format_size(free_bytes)} free)" if free_bytes is not None else ""
+        programs = f"{estimate.programs} program{'s' * (estimate.programs != 1)}"
+        disk = f"checkpoints up to {format_size(estimate.checkpoint_bytes)} on disk{free}"
+        printer.print(f"  estimate: {estimate.runs:,} runs, {estimate.env_steps:,} env steps in all; "
+                      f"{programs} to compile; {disk}")
 
 
 def print_summary(outcome) -> None:
@@ -70,9 +90,16 @@ def print_summary(outcome) -> None:
             cell(row["tune_train"]), cell(row["test_train"]),
             "—" if row["test_eval"] is None else f"{row['test_eval']:.1f}", str(row["diverged"]),
         )
-    out.print(table)
+    printer = _printer()
+    printer.print(table)
     manifest = outcome.manifest
-    out.print(f"wall-clock {manifest['wall_clock_s']:.1f} s on {', '.join(manifest['devices'])}; results in {escape(str(outcome.out_dir))}/")
+    printer.print(f"wall-clock {manifest['wall_clock_s']:.1f} s on {', '.join(manifest['devices'])}; "
+                  f"results in {escape(str(outcome.out_dir))}/")
+
+
+def print_line(text: str) -> None:
+    """One line of plain text (never read as markup), whole when stdout is not a terminal."""
+    _printer().print(text, markup=False, highlight=False)
 
 
 def print_reproduction(rows) -> None:
@@ -84,7 +111,7 @@ def print_reproduction(rows) -> None:
         ours = "—" if r.ours_mean is None else f"{r.ours_mean:.1f} ± {r.ours_std:.1f} (n={r.ours_seeds})"
         diff = "—" if r.difference is None else f"{r.difference:+.1f}"
         table.add_row(r.env, r.algo, ours, f"{r.published:.1f}", diff, f"[{style[r.verdict]}]{r.verdict}[/]: {r.reason}")
-    out.print(table)
+    _printer().print(table)
 
 
 def _spaces_label(env_id: str) -> str:
@@ -102,21 +129,22 @@ def print_catalogue() -> None:
     from jaxrl_suite.envs import list_envs
     from jaxrl_suite.envs.registry import MASKED_FAMILIES
 
+    printer = _printer()
     envs = list_envs()
     by_family: dict[str, list[str]] = {}
     for env_id in envs:
         by_family.setdefault(env_id.split("/")[0], []).append(env_id)
-    out.print(f"[bold]Environments[/bold] ({len(envs)}; actions → observations)")
+    printer.print(f"[bold]Environments[/bold] ({len(envs)}; actions → observations)")
     for family, ids in by_family.items():
         masked = " (action masks)" if family in MASKED_FAMILIES else ""
-        out.print(f"  [bold]{family}[/bold]{masked}")
+        printer.print(f"  [bold]{family}[/bold]{masked}")
         for env_id in ids:
-            out.print(f"    {env_id}: {_spaces_label(env_id)}")
-    out.print("\n[bold]Algorithms[/bold]")
+            printer.print(f"    {env_id}: {_spaces_label(env_id)}")
+    printer.print("\n[bold]Algorithms[/bold]")
     for name, algo in sorted(ALGORITHMS.items()):
-        out.print(f"  {name}: {algo.description} [{algo.action_kinds} actions]")
-    out.print("\n[bold]Presets[/bold] (algorithm/preset: source)")
+        printer.print(f"  {name}: {algo.description} [{algo.action_kinds} actions]")
+    printer.print("\n[bold]Presets[/bold] (algorithm/preset: source)")
     for name, algo in sorted(ALGORITHMS.items()):
         for preset_name, preset in sorted(algo.presets.items()):
             env = f" [{preset.env_id}]" if preset.env_id else ""
-            out.print(f"  {name}/{preset_name}{env}: {preset.source}")
+            printer.print(f"  {name}/{preset_name}{env}: {preset.source}")

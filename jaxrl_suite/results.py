@@ -6,20 +6,26 @@
 The directory is written whole into a temporary sibling and swapped in with a rename (an
 atomic exchange on Linux), so a reader sees either the previous results or the new ones, never
 a half-written mix, even if the writer is killed. A directory
-that exists but is not a study directory is never overwritten.
+that exists but is not a study directory is never overwritten. A symbolic link at the output
+path stays a link: the directory it points to is the one replaced. The temporary siblings are
+named after their writer (host and process id), so a later write removes those a killed writer
+left behind. Directories are created with the mode the umask allows (a study shared between
+users or hosts needs group or world access), not tempfile's private 0700.
 """
 
 from __future__ import annotations
 
 import datetime as _dt
 import errno
+import glob
 import json
 import os
 import platform
+import secrets
 import shutil
+import socket
 import subprocess
 import sys
-import tempfile
 from collections.abc import Callable, Mapping, Sequence
 from importlib import metadata
 from pathlib import Path
@@ -136,20 +142,96 @@ def write_study(
 
 
 def publish_directory(out: str | Path, write: Callable[[Path], None]) -> Path:
-    """Run ``write(staging)`` into a fresh temporary sibling of ``out``, then swap it in whole
-    (see module docstring); if ``write`` fails the staging directory is removed and ``out`` is
-    untouched. The caller decides beforehand whether ``out`` may be replaced."""
+    """Run `write(staging)` into a fresh sibling directory of `out`, then swap it in whole (see
+    the module docstring; through a symbolic link at `out`, which stays); if `write` fails the
+    staging directory is removed and `out` is untouched. The caller decides beforehand whether
+    `out` may be replaced. An OSError (an unwritable place, a full disk) becomes a ResultsError
+    naming the path. Returns `out`."""
     out = Path(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.writing-", dir=out.parent))
+    target = out.resolve() if out.is_symlink() else out
     try:
-        staging.chmod(0o755)  # mkdtemp's 0700 would make the published directory private
+        target.parent.mkdir(parents=True, exist_ok=True)
+        remove_stale_staging(target)
+        staging = _new_sibling(target, "writing")
+    except OSError as error:
+        raise ResultsError(f"cannot write {out}: {_describe(error)}") from None
+    try:
         write(staging)
-        _swap_in(staging, out)
-    except BaseException:
+        _swap_in(staging, target)
+    except BaseException as error:
         shutil.rmtree(staging, ignore_errors=True)
+        if isinstance(error, OSError):
+            raise ResultsError(f"cannot write {out}: {_describe(error)}") from None
         raise
     return out
+
+
+def check_writable(path: str | Path) -> None:
+    """Raise ResultsError unless a directory can be created at `path` (following a symbolic link
+    there): probed by creating and removing one in its nearest existing ancestor, so nothing is
+    left behind and no missing parent is created."""
+    path = Path(path)
+    target = path.resolve() if path.is_symlink() else path.absolute()
+    ancestor = target.parent
+    while not ancestor.exists() and ancestor != ancestor.parent:
+        ancestor = ancestor.parent
+    if not ancestor.is_dir():
+        raise ResultsError(f"cannot write {path}: {ancestor} is not a directory")
+    try:
+        _new_sibling(ancestor / target.name, "probe").rmdir()
+    except OSError as error:
+        raise ResultsError(
+            f"cannot write {path}: nothing can be created in {ancestor} ({error.strerror or error})"
+        ) from None
+
+
+def _describe(error: OSError) -> str:
+    where = f" ({error.filename})" if error.filename else ""
+    return f"{error.strerror or error}{where}"
+
+
+def _sibling_prefix(out: Path, kind: str) -> str:
+    return f".{out.name}.{kind}-"
+
+
+def _new_sibling(out: Path, kind: str) -> Path:
+    """A new empty directory beside `out`, named after this writer (host, process id); created by
+    mkdir, so with the mode the umask gives."""
+    path = out.parent / f"{_sibling_prefix(out, kind)}{socket.gethostname()}-{os.getpid()}-{secrets.token_hex(4)}"
+    path.mkdir()
+    return path
+
+
+def remove_stale_staging(out: str | Path) -> list[Path]:
+    """Delete the temporary siblings of `out` ("writing" or "old") that a writer on this host left
+    when it was killed; those of live processes and other hosts are left alone."""
+    out = Path(out)
+    out = out.resolve() if out.is_symlink() else out  # a write through a link stages beside its target
+    removed = []
+    if not out.parent.is_dir():
+        return removed
+    host = socket.gethostname()
+    for kind in ("writing", "old"):
+        prefix = _sibling_prefix(out, kind)
+        for path in out.parent.glob(glob.escape(prefix) + "*"):
+            writer = path.name[len(prefix):].rpartition("-")[0]  # host-pid, then a random token
+            writer_host, _, pid = writer.rpartition("-")
+            if writer_host == host and pid.isdigit() and not _process_alive(int(pid)):
+                shutil.rmtree(path, ignore_errors=True)
+                removed.append(path)
+    return removed
+
+
+def _process_alive(pid: int) -> bool:
+    if pid == os.getpid():
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # someone else's process
+        return True
+    return True
 
 
 def write_text_files(directory: str | Path, files: Mapping[str, str]) -> list[Path]:
@@ -159,9 +241,15 @@ def write_text_files(directory: str | Path, files: Mapping[str, str]) -> list[Pa
     written = []
     for name, text in files.items():
         target = directory / name
-        with tempfile.NamedTemporaryFile("w", dir=directory, prefix=f".{name}.", delete=False) as handle:
-            handle.write(text)
-        os.replace(handle.name, target)
+        temporary = directory / f".{name}.{secrets.token_hex(4)}"
+        # os.open with O_EXCL rather than tempfile, whose files are private (0600) whatever the umask.
+        try:
+            with os.fdopen(os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666), "w") as handle:
+                handle.write(text)
+            os.replace(temporary, target)
+        except BaseException:
+            temporary.unlink(missing_ok=True)
+            raise
         written.append(target)
     return written
 
@@ -182,7 +270,7 @@ def _swap_in(staging: Path, out: Path) -> None:
     if _exchange(staging, out):
         shutil.rmtree(staging, ignore_errors=True)  # now holds the previous study
         return
-    retired = out.parent / f".{out.name}.old-{os.getpid()}"
+    retired = _new_sibling(out, "old")  # an empty directory: os.replace may overwrite it
     os.replace(out, retired)
     os.replace(staging, out)
     shutil.rmtree(retired, ignore_errors=True)

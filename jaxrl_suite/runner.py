@@ -25,9 +25,8 @@ from __future__ import annotations
 
 import dataclasses
 import functools
-import inspect
 import math
-import os
+import operator
 import time
 import warnings
 from collections.abc import Callable, Mapping, Sequence
@@ -39,9 +38,10 @@ import numpy as np
 from flax import struct
 from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
-from jaxrl_suite.algos.base import Algorithm
+from jaxrl_suite.algos.base import REQUIRED_METRICS, Algorithm
 from jaxrl_suite.envs.core import Discrete
 from jaxrl_suite.envs.wrappers import ClipAction
+from jaxrl_suite.hosts import host_available_bytes, same_on_every_process
 
 RUNS_AXIS = "runs"
 
@@ -57,7 +57,6 @@ RUNS_PER_DEVICE = 16
 #: The share of a device's free memory one chunk may use. Conservative: on CPU the "device" is
 #: the host's memory, shared with Python, the OS and anything else running.
 MEMORY_FRACTION = 0.25
-
 
 
 @dataclasses.dataclass(frozen=True)
@@ -142,10 +141,8 @@ def stack_hparams(algo: Algorithm, runs: Sequence[Run]):
     """One HParams whose leaves are float32 arrays over the runs axis."""
     names = [f.name for f in dataclasses.fields(algo.HParams)]
     defaults = algo.HParams()
-    columns = {
-        name: np.asarray([run.hparams.get(name, getattr(defaults, name)) for run in runs], np.float32)
-        for name in names
-    }
+    columns = {name: np.asarray([run.hparams.get(name, getattr(defaults, name)) for run in runs], np.float32)
+               for name in names}
     return algo.HParams(**columns)
 
 
@@ -213,7 +210,7 @@ def _one_run(algo: Algorithm, env, static, evaluation: EvalSettings, iterations:
 
     def advance_one(carry: Carry, hp):
         def iteration(carry: Carry, _):
-            new_state, metrics = algo.update(carry.state, hp, static, env, env_params)
+            new_state, metrics = checked_update(algo, carry.state, hp, static, env, env_params)
             active = carry.iteration < total  # the last segment may overrun the budget
             bad = carry.diverged | metrics["diverged"]
             keep_old = bad | ~active
@@ -237,6 +234,16 @@ def _one_run(algo: Algorithm, env, static, evaluation: EvalSettings, iterations:
     return init_one, advance_one
 
 
+def checked_update(algo: Algorithm, state, hp, static, env, env_params):
+    """`algo.update`, refused at trace time when its metrics lack a key of REQUIRED_METRICS."""
+    state, metrics = algo.update(state, hp, static, env, env_params)
+    missing = [name for name in REQUIRED_METRICS if name not in metrics]
+    if missing:
+        raise TypeError(f"algorithm {algo.name!r}: its update's metrics lack the required keys {missing} "
+                        f"(every algorithm reports {list(REQUIRED_METRICS)}; see jaxrl_suite/algos/base.py)")
+    return state, metrics
+
+
 def _strongly_typed(tree: Any) -> Any:
     """The pytree without weakly typed leaves (same dtypes, same values). Arrays restored from
     a checkpoint are never weakly typed; a carry that was would make the program compile again
@@ -256,12 +263,6 @@ def evaluate(algo: Algorithm, state, key, static, env, env_params, evaluation: E
     obs, env_state = jax.vmap(env.reset, (0, None))(jax.random.split(reset_key, n), env_params)
     step = jax.vmap(env.step, (0, 0, 0, None))
 
-    def masks(env_state) -> dict:
-        # an action mask goes to the policies that take one (PPO's family); others act unmasked
-        if not (env.has_action_mask and "action_mask" in inspect.signature(algo.act).parameters):
-            return {}
-        return {"action_mask": jax.vmap(env.action_mask, (0, None))(env_state, env_params)}
-
     def running(c):
         t, _, _, _, done, _ = c
         return (t < evaluation.max_steps) & ~jnp.all(done)
@@ -269,11 +270,10 @@ def evaluate(algo: Algorithm, state, key, static, env, env_params, evaluation: E
     def body(c):
         t, obs, env_state, returns, done, key = c
         key, act_key, step_key = jax.random.split(key, 3)
-        deterministic = evaluation.deterministic
-        action = algo.act(state, obs, act_key, static, env, env_params, deterministic, **masks(env_state))
-        obs, env_state, reward, terminated, truncated, _ = step(
-            jax.random.split(step_key, n), env_state, action, env_params
-        )
+        action = algo.act(state, obs, act_key, static, env, env_params, evaluation.deterministic,
+                          **algo.act_masks(env, env_state, env_params))
+        step_keys = jax.random.split(step_key, n)
+        obs, env_state, reward, terminated, truncated, _ = step(step_keys, env_state, action, env_params)
         returns = returns + jnp.where(done, 0.0, reward)
         return t + 1, obs, env_state, returns, done | terminated | truncated, key
 
@@ -294,10 +294,6 @@ def carry_shapes(group: Group, evaluation: EvalSettings, batch: int, sharding) -
     init, _ = group_programs(group, evaluation)
     keys, hp = _abstract_inputs(group, batch, sharding)
     return jax.tree.map(lambda s: jax.ShapeDtypeStruct(s.shape, s.dtype, sharding=sharding), jax.eval_shape(init, keys, hp))
-
-
-def _tree_bytes(tree: Any) -> int:
-    return sum(math.prod(x.shape) * np.dtype(x.dtype).itemsize for x in jax.tree.leaves(tree))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -343,7 +339,7 @@ def choose_layout(group: Group, evaluation: EvalSettings, *, max_runs_per_chunk:
     per_device = runs_per_device or RUNS_PER_DEVICE
     if runs_per_device is None:
         # Every process must cut the same chunks: they all use process 0's budget.
-        budget = _same_on_every_process(memory_budget or memory_budget_per_device())
+        budget = same_on_every_process(memory_budget or memory_budget_per_device())
         measured = program_bytes_per_device(group, evaluation, per_device)
         if measured > budget:
             per_device = max(1, per_device * budget // measured)
@@ -357,7 +353,10 @@ def choose_layout(group: Group, evaluation: EvalSettings, *, max_runs_per_chunk:
 
 
 def carry_bytes_per_run(group: Group, evaluation: EvalSettings) -> int:
-    return math.ceil(_tree_bytes(carry_shapes(group, evaluation, RUNS_PER_DEVICE, _first_device())) / RUNS_PER_DEVICE)
+    """Bytes of one run's carry (what a checkpoint keeps per run), from its traced shapes."""
+    carry = carry_shapes(group, evaluation, RUNS_PER_DEVICE, _first_device())
+    total = sum(math.prod(x.shape) * np.dtype(x.dtype).itemsize for x in jax.tree.leaves(carry))
+    return math.ceil(total / RUNS_PER_DEVICE)
 
 
 def program_bytes_per_device(group: Group, evaluation: EvalSettings, per_device: int) -> int:
@@ -385,26 +384,6 @@ def memory_budget_per_device() -> int:
     else:  # CPU devices share the host's memory
         free = host_available_bytes() // jax.local_device_count()
     return int(free * MEMORY_FRACTION)
-
-
-def host_available_bytes() -> int:
-    """The host's available memory (Linux's MemAvailable; free pages elsewhere)."""
-    try:
-        with open("/proc/meminfo") as meminfo:
-            for line in meminfo:
-                if line.startswith("MemAvailable:"):
-                    return int(line.split()[1]) * 1024
-    except OSError:
-        pass
-    return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
-
-
-def _same_on_every_process(value: int) -> int:
-    if jax.process_count() == 1:
-        return value
-    from jax.experimental import multihost_utils
-
-    return int(multihost_utils.broadcast_one_to_all(np.int64(value)))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -464,16 +443,9 @@ def empty_records(group: Group, evaluation: EvalSettings, layout: ChunkLayout) -
     return {name: np.zeros((len(group.runs), segments), shape.dtype) for name, shape in record.items()}
 
 
-def run_group(
-    group: Group,
-    evaluation: EvalSettings,
-    *,
-    max_runs_per_chunk: int | None = None,
-    runs_per_device: int | None = None,
-    on_segment: Callable[[int], None] | None = None,
-    progress: GroupProgress | None = None,
-    checkpoints: Checkpoints | None = None,
-) -> GroupResult:
+def run_group(group: Group, evaluation: EvalSettings, *, max_runs_per_chunk: int | None = None,
+              runs_per_device: int | None = None, on_segment: Callable[[int], None] | None = None,
+              progress: GroupProgress | None = None, checkpoints: Checkpoints | None = None) -> GroupResult:
     """Train every run of a group, from the start or from `progress` (a resumed checkpoint).
 
     `on_segment(env_steps)` reports progress increments (a resumed group first reports what it
@@ -587,10 +559,14 @@ def evaluate_states(group: Group, evaluation: EvalSettings, carry: Carry, keys: 
     reproduces the eval_return recorded at the run's last checkpoint."""
     keys = carry.last_eval_key if keys is None else keys
     n = keys.shape[0]
-    # Padded to the runner's block size, for the same float rounding as the recorded evaluation.
-    pad = lambda x: jnp.concatenate([x, jnp.repeat(x[-1:], max(0, runs_per_device - n), axis=0)])
-    returns = _evaluator(group.algorithm, group.env, group.static, evaluation)(jax.tree.map(pad, carry.state), pad(keys))
-    return np.asarray(returns)[:n]
+    evaluator = _evaluator(group.algorithm, group.env, group.static, evaluation)
+    # In blocks of the runner's block size, for the same float rounding as the recorded evaluation.
+    returns = []
+    for start in range(0, n, runs_per_device):
+        rows = np.minimum(np.arange(start, start + runs_per_device), n - 1)  # padded by repeating the last run
+        block = evaluator(jax.tree.map(operator.itemgetter(rows), carry.state), keys[rows])
+        returns.append(np.asarray(block)[: n - start])
+    return np.concatenate(returns)
 
 
 @functools.lru_cache(maxsize=16)
@@ -616,7 +592,7 @@ def train(algo: Algorithm, env, static, hparams: Mapping[str, float] | Any = Non
     @jax.jit
     def run(key, hp):
         state = algo.init(key, hp, static, env, env_params)
-        step = lambda state, _: algo.update(state, hp, static, env, env_params)
+        step = lambda state, _: checked_update(algo, state, hp, static, env, env_params)
         return jax.lax.scan(step, state, None, algo.num_iterations(static))
 
     state, metrics = run(jax.random.PRNGKey(seed), hparams)

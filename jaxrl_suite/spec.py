@@ -43,7 +43,7 @@ from typing import Any
 import numpy as np
 
 from jaxrl_suite.algos import ALGORITHMS
-from jaxrl_suite.algos.base import Algorithm
+from jaxrl_suite.algos.base import Algorithm, hparam_range
 from jaxrl_suite.runner import EvalSettings, Group, Run, Schedule
 from jaxrl_suite.tuners.spec import parse_tuner
 
@@ -65,13 +65,8 @@ MAX_INT32 = 2**31 - 1
 MAX_RUNS = 1_000_000  # (configuration, seed, environment) runs in one study
 MAX_EVALUATIONS = 100_000  # per run
 MAX_NAME_LENGTH = 128
-
-# Hyperparameter ranges by name; a spec outside them is refused before compiling.
-HPARAM_RANGES = {
-    "gamma": (0.0, 1.0), "gae_lambda": (0.0, 1.0), "lambda": (0.0, 1.0), "q_lambda": (0.0, 1.0),
-    "tau": (0.0, 1.0), "lr_final_ratio": (0.0, None), "lr_decay_fraction": (0.0, 1.0),
-    "clip_eps": (0.0, None), "max_grad_norm": (0.0, None), "adam_eps": (0.0, None),
-}
+#: hyperparameters are traced as float32: a value must stay finite (and in range) there
+FLOAT32_MAX = float(np.finfo(np.float32).max)
 
 
 class SpecError(ValueError):
@@ -160,6 +155,9 @@ def parse_spec(raw: Mapping[str, Any], *, scale: float = 1.0) -> StudySpec:
     if not envs:
         raise SpecError("envs", "list at least one environment id")
     _check_envs(envs)
+    repeated = sorted({env_id for env_id in envs if envs.count(env_id) > 1})
+    if repeated:
+        raise SpecError("envs", f"{', '.join(repeated)} listed more than once: each environment once, please")
     total = _required(raw, "total_env_steps", int, "")
     if total <= 0:
         raise SpecError("total_env_steps", f"must be positive, got {total}")
@@ -437,7 +435,7 @@ def _algorithm(table: Mapping[str, Any], where: str, envs: Sequence[str], total:
             raise SpecError(field, f"{key!r} sets a shape or loop length: put it under static")
         if key not in hp_names:
             _unknown({key: None}, hp_names, where + ".hparams.")
-        hparams[key] = _hparam_value(value, key, field)
+        hparams[key] = _hparam_value(value, algo.HParams, key, field)
 
     search = table.get("search", {})
     if not isinstance(search, Mapping):
@@ -467,7 +465,7 @@ def _algorithm(table: Mapping[str, Any], where: str, envs: Sequence[str], total:
             raise SpecError(field, "the budget cannot be searched; use separate studies")
         if key not in hp_names and key not in static_names:
             _unknown({key: None}, hp_names | static_names, where + ".search.space.")
-        dimensions.append(_dimension(key, value, field, key in static_names, static_defaults))
+        dimensions.append(_dimension(key, value, field, key in static_names, static_defaults, algo.HParams))
     if method == "grid":
         for d in dimensions:
             if d.kind != "values":
@@ -495,7 +493,21 @@ def _algorithm(table: Mapping[str, Any], where: str, envs: Sequence[str], total:
             algo.Static(**{**config.static, "total_env_steps": total})
         except (TypeError, ValueError) as error:
             raise SpecError(where + ".static", str(error)) from None
+    _check_hparams_together(spec, where, total, hp_defaults)
     return spec
+
+
+def _check_hparams_together(spec: AlgoSpec, where: str, total: int, defaults: Any) -> None:
+    """The algorithm's checks of hyperparameters against each other and the Static, per configuration."""
+    if spec.algorithm.check_hparams is None:
+        return
+    searched = {d.name for d in spec.dimensions}
+    for config in configs(spec):
+        static = spec.algorithm.Static(**{**config.static, "total_env_steps": total})
+        values = {f.name: config.hparams.get(f.name, getattr(defaults, f.name)) for f in dataclasses.fields(defaults)}
+        for name, message in spec.algorithm.check_hparams(values, static):
+            field = f"{where}.search.space.{name}" if name in searched else f"{where}.hparams.{name}"
+            raise SpecError(field, message)
 
 
 def _static_value(value: Any, default: Any, field: str) -> Any:
@@ -509,28 +521,31 @@ def _static_value(value: Any, default: Any, field: str) -> Any:
     return value
 
 
-def _hparam_value(value: Any, name: str, field: str) -> float:
+def _hparam_value(value: Any, hparams_class: type, name: str, field: str) -> float:
+    """A hyperparameter's value, checked against the range its HParams field declares, as the
+    float32 the program will compute with (1e39 would be inf there, 1e-50 would be 0)."""
     value = _typed(value, float, field)
     if not math.isfinite(value):
         raise SpecError(field, f"must be finite, got {value}")
-    if (name == "lr" or name.endswith("_lr")) and value <= 0:
-        raise SpecError(field, f"a learning rate must be > 0, got {value}")
-    low, high = HPARAM_RANGES.get(name, (0.0 if name.endswith("_coef") else None, None))
-    if low is not None and value < low:
-        raise SpecError(field, f"must be >= {low}, got {value}")
-    if high is not None and value > high:
-        raise SpecError(field, f"must be <= {high}, got {value}")
+    if abs(value) > FLOAT32_MAX:
+        raise SpecError(field, f"{value} overflows float32 (runs compute in float32; at most {FLOAT32_MAX:.4g})")
+    traced = float(np.float32(value))
+    problem = hparam_range(hparams_class, name).problem(traced)
+    if problem is not None:
+        if traced != value:
+            problem += f" (as float32: {traced})"
+        raise SpecError(field, problem)
     return value
 
 
-def _dimension(name: str, value: Any, field: str, static: bool, static_defaults: Any) -> Dimension:
+def _dimension(name: str, value: Any, field: str, static: bool, static_defaults: Any, hparams_class: type) -> Dimension:
     if isinstance(value, list):
         if not value:
             raise SpecError(field, "an empty list of values")
         if static:
             values = tuple(_static_value(v, getattr(static_defaults, name), f"{field}[{i}]") for i, v in enumerate(value))
         else:
-            values = tuple(_hparam_value(v, name, f"{field}[{i}]") for i, v in enumerate(value))
+            values = tuple(_hparam_value(v, hparams_class, name, f"{field}[{i}]") for i, v in enumerate(value))
         if len(set(values)) != len(values):
             raise SpecError(field, f"repeated values in {list(values)}")
         return Dimension(name, "values", values=values, static=static)
@@ -542,7 +557,7 @@ def _dimension(name: str, value: Any, field: str, static: bool, static_defaults:
         kind, bounds = next(iter(value.items()))
         if not (isinstance(bounds, list) and len(bounds) == 2):
             raise SpecError(f"{field}.{kind}", "must be [low, high]")
-        low, high = (_hparam_value(b, name, f"{field}.{kind}[{i}]") for i, b in enumerate(bounds))
+        low, high = (_hparam_value(b, hparams_class, name, f"{field}.{kind}[{i}]") for i, b in enumerate(bounds))
         if not low < high:
             raise SpecError(f"{field}.{kind}", f"low must be below high, got [{low}, {high}]")
         if kind == "log_uniform" and low <= 0:

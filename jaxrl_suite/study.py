@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import shutil
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -26,13 +27,16 @@ import numpy as np
 from jaxrl_suite import results as R
 from jaxrl_suite.checkpoint import CheckpointError, StudyCheckpoints, checkpoint_dir, restore_tree
 from jaxrl_suite.runner import (
+    RUNS_PER_DEVICE,
     Carry,
-    along_runs,
     ChunkLayout,
     EvalSettings,
     Group,
     GroupProgress,
     GroupResult,
+    Schedule,
+    along_runs,
+    carry_bytes_per_run,
     carry_shapes,
     empty_records,
     evaluate_states,
@@ -88,22 +92,27 @@ def run_study(
     progress: Callable[[str, int, int], Any] | None = None,
     checkpoint_every: int = DEFAULT_CHECKPOINT_EVERY,
     resume: bool = False,
+    estimate: StudyEstimate | None = None,
 ) -> StudyOutcome:
     """Run every group of `spec` and write `out_dir`. `progress(label, done, total)` is optional.
 
     Checkpoints every `checkpoint_every` segments and at the end of every chunk; with `resume`,
-    continues from the last checkpoint of an earlier run of the same spec.
+    continues from the last checkpoint of an earlier run of the same spec. A fresh run is refused
+    (ResultsError) when its checkpoints would not fit on the disk (`estimate`, computed if not given).
     """
     if any(algo.tuner is not None for algo in spec.algorithms):  # validated, but nothing runs a tuner yet
         raise NotImplementedError("tuner execution lands with the runner integration (see jaxrl_suite/tuners)")
     all_groups, all_configs = plan(spec)
     out_dir = Path(out_dir)
-    _check_out_dir(out_dir)
     directory = checkpoint_dir(out_dir)
+    _check_out_dir(out_dir, directory)  # creates nothing
     if resume:
         store = StudyCheckpoints.resume(directory, effective_spec(spec))
     else:
+        check_disk_space(directory, estimate or estimate_study(spec, max_runs_per_chunk, runs_per_device))
         store = StudyCheckpoints.start(directory, effective_spec(spec), spec.digest)
+    if jax.process_index() == 0:
+        R.remove_stale_staging(out_dir)  # what a writer killed during an earlier write left
     try:
         started = _restore(store, spec, all_groups) if resume else []
         saver = _StudySaver(store, checkpoint_every, started)
@@ -126,15 +135,72 @@ def run_study(
     return StudyOutcome(spec, out_dir, group_results, manifest, table)
 
 
-def _check_out_dir(out_dir: Path) -> None:
-    try:
-        out_dir.parent.mkdir(parents=True, exist_ok=True)
-    except (OSError, ValueError) as error:  # ValueError: a NUL byte in the path
-        raise R.ResultsError(f"cannot create {out_dir.parent}: {error}") from None
+def _check_out_dir(out_dir: Path, checkpoints: Path) -> None:
+    """Refuse an output directory that cannot or must not be written, before anything is created."""
+    if "\0" in str(out_dir):
+        raise R.ResultsError(f"{out_dir!r} is not a valid path (a NUL byte)")
     if out_dir.exists() and not out_dir.is_dir():
         raise R.ResultsError(f"{out_dir} exists and is not a directory; refusing to overwrite it")
     if out_dir.exists() and not R.is_study_dir(out_dir) and any(out_dir.iterdir()):
         raise R.ResultsError(f"{out_dir} exists and is not a jaxrl_suite study directory; refusing to overwrite it")
+    R.check_writable(out_dir)
+    R.check_writable(checkpoints)
+
+
+@dataclasses.dataclass(frozen=True)
+class StudyEstimate:
+    """What a study will cost, known before anything is compiled."""
+
+    env_steps: int  # over all runs
+    runs: int
+    programs: int  # one compiled program (init + segment) per group
+    checkpoint_bytes: int  # on disk at most: every run's final state, plus two steps of a chunk in progress
+
+
+def estimate_study(spec: StudySpec, max_runs_per_chunk: int | None = None,
+                   runs_per_device: int | None = None) -> StudyEstimate:
+    """Env steps, programs and checkpoint disk space of a study. The carry's size comes from
+    tracing its init (jax.eval_shape: no compile); checkpoints keep every chunk's final carry
+    (padded to whole blocks) and, while a chunk runs, its latest step and the one being written."""
+    all_groups, _ = plan(spec)
+    devices = runs_mesh().size
+    env_steps = checkpoint_bytes = 0
+    for group in all_groups:
+        layout = ChunkLayout.for_runs(len(group.runs), max_runs_per_chunk, devices, runs_per_device or RUNS_PER_DEVICE)
+        env_steps += len(group.runs) * int(Schedule.of(group, spec.evaluation).env_steps()[-1])
+        checkpoint_bytes += carry_bytes_per_run(group, spec.evaluation) * layout.padded * (layout.count + 2)
+    return StudyEstimate(env_steps, sum(len(g.runs) for g in all_groups), len(all_groups), checkpoint_bytes)
+
+
+def check_disk_space(path: Path, estimate: StudyEstimate) -> None:
+    """Refuse to start when the checkpoints of `estimate` cannot fit on the disk holding `path`."""
+    free = disk_free(path)
+    if free is not None and estimate.checkpoint_bytes > free:
+        raise R.ResultsError(
+            f"the checkpoints of this study need about {format_size(estimate.checkpoint_bytes)} "
+            f"({estimate.runs:,} runs) and only {format_size(free)} is free on the disk of {path}; free some space, "
+            "write elsewhere (--out) or run fewer runs"
+        )
+
+
+def disk_free(path: Path) -> int | None:
+    """Free bytes on the filesystem that holds (or will hold) `path`; None if unknown."""
+    existing = Path(path).absolute()
+    while not existing.exists() and existing != existing.parent:
+        existing = existing.parent
+    try:
+        return shutil.disk_usage(existing).free
+    except OSError:
+        return None
+
+
+def format_size(n: float) -> str:
+    """Bytes in binary units, e.g. "1.5 GiB"."""
+    for unit in ("B", "KiB", "MiB", "GiB"):
+        if n < 1024:
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1024
+    return f"{n:.1f} TiB"
 
 
 def _reporter(group: Group, progress: Callable[[str, int, int], Any] | None) -> Callable[[int], None]:
@@ -197,7 +263,7 @@ def _progress_json(progress: GroupProgress) -> dict[str, Any]:
 
 def _restore(store: StudyCheckpoints, spec: StudySpec, all_groups: list[Group]) -> list[GroupProgress]:
     """The progress of every group the checkpoint had started, records and carry included."""
-    entries = _checked_position(store, all_groups)
+    entries = _checked_position(store, all_groups, spec.evaluation)
     records_target = {str(i): empty_records(all_groups[i], spec.evaluation, e["layout"]) for i, e in enumerate(entries)}
     last = len(entries) - 1
     mid_chunk = entries[last]["segment"] > 0
@@ -210,7 +276,8 @@ def _restore(store: StudyCheckpoints, spec: StudySpec, all_groups: list[Group]) 
     ]
 
 
-def _checked_position(store: StudyCheckpoints, all_groups: list[Group]) -> list[dict[str, Any]]:
+def _checked_position(store: StudyCheckpoints, all_groups: list[Group],
+                      evaluation: EvalSettings) -> list[dict[str, Any]]:
     """The saved position, checked against the plan and the devices before anything is restored."""
     position = store.position()
     try:
@@ -225,10 +292,15 @@ def _checked_position(store: StudyCheckpoints, all_groups: list[Group]) -> list[
     if not 1 <= len(entries) <= len(all_groups):
         raise CheckpointError(f"{store.directory}: the checkpoint has {len(entries)} groups; the spec has {len(all_groups)}")
     for i, (entry, group) in enumerate(zip(entries, all_groups)):
-        layout = entry["layout"]
-        finished = entry["chunk"] == layout.count and entry["segment"] == 0
-        if layout.runs_per_chunk < 1 or -(-len(group.runs) // layout.runs_per_chunk) != layout.count or (i < len(entries) - 1 and not finished):
-            raise CheckpointError(f"{store.directory}: the checkpoint's position does not match the spec's group {i}")
+        layout, chunk, segment = entry["layout"], entry["chunk"], entry["segment"]
+        finished = chunk == layout.count and segment == 0
+        if (layout.runs_per_chunk < 1 or -(-len(group.runs) // layout.runs_per_chunk) != layout.count
+                or layout.padded < layout.runs_per_chunk or layout.padded % runs_mesh().size
+                or not 0 <= chunk <= layout.count or not 0 <= segment < Schedule.of(group, evaluation).segments
+                or (chunk == layout.count and not finished) or (i < len(entries) - 1 and not finished)):
+            raise CheckpointError(f"{store.directory}: the checkpoint's position does not match the spec's group {i} "
+                                  f"(chunk {chunk} of {layout.count}, segment {segment}); it is damaged or was written "
+                                  "by another version; delete it to start over")
     if written_on != runs_mesh().size:
         # Another device count would give every device another block size, so other rounding.
         raise CheckpointError(
@@ -268,6 +340,7 @@ def _manifest(spec: StudySpec, all_configs, group_results: list[GroupResult], *,
                 "first_segment_with_compile_s": round(r.compile_s, 3),
                 "diverged_runs": int(np.sum(r.metrics["diverged"][:, -1])),
                 "chunks": dataclasses.asdict(r.layout),
+                "runs_per_device": r.layout.padded // runs_mesh().size,
                 "final_states": f"{POLICIES}/{i}",
             }
             for i, r in enumerate(group_results)
@@ -303,10 +376,11 @@ class FinalStates:
     group: Group
     evaluation: EvalSettings
     carry: Carry  # leading axis: group.runs, in order; carry.state is the algorithm's state
+    runs_per_device: int = RUNS_PER_DEVICE  # the study's block size: evaluated in the same blocks
 
     def evaluate(self, keys: jax.Array | None = None) -> np.ndarray:
         """Each run's evaluation return; by default with the keys of its last recorded evaluation."""
-        return evaluate_states(self.group, self.evaluation, self.carry, keys)
+        return evaluate_states(self.group, self.evaluation, self.carry, keys, runs_per_device=self.runs_per_device)
 
 
 def load_final_states(out_dir: str | Path, algo: str, env: str, *, group: int | None = None) -> FinalStates:
@@ -328,4 +402,11 @@ def load_final_states(out_dir: str | Path, algo: str, env: str, *, group: int | 
     chunks = [restore_tree(out_dir / POLICIES / str(index) / str(c), target) for c in range(layout.count)]
     real = [min(layout.runs_per_chunk, len(chosen.runs) - c * layout.runs_per_chunk) for c in range(layout.count)]
     carry = jax.tree.map(lambda *xs: jnp.concatenate([x[:n] for x, n in zip(xs, real)]), *chunks)
-    return FinalStates(chosen, spec.evaluation, carry)
+    return FinalStates(chosen, spec.evaluation, carry, _block_size(manifest, index, layout))
+
+
+def _block_size(manifest: dict[str, Any], index: int, layout: ChunkLayout) -> int:
+    """Runs per device of a group: recorded in the manifest, or (older studies) the chunk's
+    padded batch over the devices that ran it."""
+    recorded = manifest["groups"][index].get("runs_per_device")
+    return int(recorded) if recorded else max(1, layout.padded // max(1, len(manifest.get("devices") or [None])))

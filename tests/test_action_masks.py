@@ -8,7 +8,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from jaxrl_suite.algos import ppo
+from jaxrl_suite.algos import common, ppo
 from jaxrl_suite.envs import VecEnv
 from jaxrl_suite.envs.probes import ActionReward
 from jaxrl_suite.runner import EvalSettings, evaluate
@@ -34,14 +34,14 @@ def test_ppo_never_takes_a_masked_action():
 
     def train_and_act(key):
         state = ppo.init(key, hp, STATIC, env, params)
-        _, traj = ppo.collect(state, STATIC, env, params, hp.gamma)
+        net = common.actor_critic(env, STATIC)
+        _, traj = common.collect_actor_critic(state, net, STATIC, env, params, hp.gamma)
         for _ in range(4):  # enough updates for an unmasked policy to prefer the jackpot
             state, metrics = ppo.update(state, hp, STATIC, env, params)
         # evaluation samples too (not only the argmax), over many envs: one illegal pick would show
         obs, env_state = VecEnv(env, 256).reset(key, params)
         mask = VecEnv(env, 256).action_mask(env_state, params)
-        sampled = ppo.act(state, obs, key, STATIC, env, params, False, action_mask=mask)
-        net = ppo.network(env, STATIC)
+        sampled = ppo.PPO.act(state, obs, key, STATIC, env, params, False, action_mask=mask)
         unmasked_probs = jax.nn.softmax(net.apply(state.params, obs, method=net.policy))
         # the runner's evaluation hands the mask to the policy: only the -1 action, so a mean of -1
         settings = EvalSettings(episodes=64, deterministic=False, max_steps=4)
@@ -50,7 +50,7 @@ def test_ppo_never_takes_a_masked_action():
 
     traj, metrics, sampled, unmasked_probs, eval_return = jax.jit(train_and_act)(jax.random.key(0))
     assert np.all(np.asarray(traj.action) == 0), "a masked action was sampled in training"
-    np.testing.assert_allclose(np.asarray(traj.log_prob), 0.0, atol=1e-6)  # the one legal action is certain
+    np.testing.assert_allclose(np.asarray(traj.extras.log_prob), 0.0, atol=1e-6)  # the one legal action is certain
     assert np.asarray(traj.action_mask).shape == (STATIC.num_steps, STATIC.num_envs, 2)
     assert all(np.isfinite(np.asarray(value)).all() for value in jax.tree.leaves(metrics))
     assert np.all(np.asarray(sampled) == 0), "a masked action was chosen in evaluation"

@@ -2,15 +2,16 @@
 
 import socket
 
+import numpy as np
 import pytest
-from study_fixtures import RUNS, assert_same_table, cli_process, finish, write_spec
+from study_fixtures import ALGO, ENV, RUNS, assert_same_table, cli_process, finish, write_spec
 
 from jaxrl_suite import results as R
 from jaxrl_suite import runner
 from jaxrl_suite.cli import main
 from jaxrl_suite.runner import RUNS_PER_DEVICE, ChunkLayout, choose_layout
 from jaxrl_suite.spec import load_spec
-from jaxrl_suite.study import plan
+from jaxrl_suite.study import load_final_states, plan
 
 
 @pytest.fixture(scope="module")
@@ -38,6 +39,22 @@ def test_four_devices_give_the_same_results_as_one(one_device, spec_file, tmp_pa
     manifest = R.read_study(out)[1]
     assert len(manifest["devices"]) == 4
     assert manifest["groups"][0]["chunks"]["padded"] == 4 * 4  # every device: one full block
+
+
+def test_final_states_of_a_study_in_blocks_of_4_reproduce_its_evaluation(one_device, monkeypatch):
+    batches = []
+    evaluator = runner._evaluator
+
+    def watched(*args):
+        compiled = evaluator(*args)
+        return lambda states, keys: batches.append(keys.shape[0]) or compiled(states, keys)
+
+    monkeypatch.setattr(runner, "_evaluator", watched)
+    final = load_final_states(one_device, ALGO, ENV)
+    recorded = R.read_study(one_device)[0]["eval_return"].to_numpy().reshape(RUNS, -1)[:, -1]
+    np.testing.assert_array_equal(final.evaluate(), recorded)
+    # The study's blocks of 4, not the default 16: float rounding depends on the batch size.
+    assert final.runs_per_device == 4 and batches == [4, 4]
 
 
 def free_loopback_port() -> int:

@@ -505,7 +505,10 @@ def test_a_missing_optional_package_is_named_with_its_install_command(monkeypatc
     from jaxrl_suite.envs.registry import MissingEnvironmentPackageError
 
     for family in ("craftax", "xminigrid", "jumanji"):
-        monkeypatch.setitem(sys.modules, family, None)  # what an absent package looks like to import
+        # what an absent package looks like to import (its submodules too, loaded by an earlier test)
+        for name in [name for name in sys.modules if name.startswith(f"{family}.")]:
+            monkeypatch.delitem(sys.modules, name)
+        monkeypatch.setitem(sys.modules, family, None)
         monkeypatch.delitem(sys.modules, f"jaxrl_suite.envs.{family}_envs", raising=False)
         env_id = list_envs(family)[0]
         with pytest.raises(MissingEnvironmentPackageError, match=rf"{env_id} needs the {family} package.*\[envs\]"):

@@ -4,6 +4,7 @@ import gzip
 import hashlib
 import importlib.resources
 import itertools
+import re
 
 import numpy as np
 import pytest
@@ -141,6 +142,43 @@ def test_ragged_row_and_repeated_configuration(tmp_path):
 def test_missing_file():
     with pytest.raises(ExternalDataError, match="file not found"):
         ext.read_external_csv("/nonexistent/table.csv", MAPPING)
+
+
+def _truncated_gzip(text: str) -> bytes:
+    whole = gzip.compress(text.encode())
+    return whole[: len(whole) // 2]
+
+
+UNREADABLE = {  # a file name and how to make it unreadable as a table
+    "a directory": ("table.csv", lambda path: path.mkdir()),
+    "not UTF-8": ("table.csv", lambda path: path.write_bytes(b"algo,env\n\xff\xfe,\x80\n")),
+    "not gzip": ("table.csv.gz", lambda path: path.write_bytes(b"algo,env,lr,opt,ret\n")),
+    "a truncated gzip": ("table.csv.gz", lambda path: path.write_bytes(_truncated_gzip("\n".join(GOOD_ROWS * 50)))),
+}
+
+
+@pytest.mark.parametrize("kind", UNREADABLE)
+def test_unreadable_table_or_mapping_is_an_error_naming_the_file(tmp_path, kind):
+    name, make = UNREADABLE[kind]
+    path = tmp_path / name
+    make(path)
+    with pytest.raises(ExternalDataError, match=f"^{re.escape(str(path))}: "):
+        ext.read_external_csv(path, MAPPING)
+    if not name.endswith(".gz"):  # the same file given as the column mapping
+        with pytest.raises(ExternalDataError, match=f"^{re.escape(str(path))}: "):
+            ColumnMapping.from_toml(path)
+
+
+def test_cli_report_on_an_unreadable_table_exits_2_without_a_traceback(tmp_path, capsys):
+    from jaxrl_suite.cli import main
+
+    mapping = tmp_path / "mapping.toml"
+    mapping.write_text('algorithm = "algo"\nenvironment = "env"\nscore = "ret"\n')
+    (tmp_path / "table.csv").mkdir()
+    out = tmp_path / "report"
+    table = str(tmp_path / "table.csv")
+    assert main(["report", "--external", table, "--mapping", str(mapping), "--out", str(out)]) == 2
+    assert "table.csv: cannot read the table" in capsys.readouterr().err and not out.exists()
 
 
 def test_algorithm_without_an_environment_and_unknown_algorithm(tmp_path):

@@ -22,7 +22,7 @@ def random_then_trained_return(env_id, total_env_steps, lr, eval_episodes, eval_
     params = env.default_params
     static = ppo.Static(total_env_steps=total_env_steps, **STATIC)
     hp = ppo.HParams(lr=lr)
-    iterations = total_env_steps // ppo.steps_per_iteration(static)
+    iterations = total_env_steps // ppo.PPO.steps_per_iteration(static)
     settings = EvalSettings(episodes=eval_episodes, deterministic=False, max_steps=eval_max_steps)
 
     def run(key):

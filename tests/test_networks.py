@@ -11,7 +11,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from jaxrl_suite.algos import ALGORITHMS, dqn, ppo, ppo_variants, pqn, sac
+from jaxrl_suite.algos import ALGORITHMS, common, ppo, ppo_variants, pqn, sac
 from jaxrl_suite.envs import make
 from jaxrl_suite.networks import INITIALIZERS, MLP, ActorCritic
 from jaxrl_suite.spec import parse_spec
@@ -88,12 +88,13 @@ def test_every_algorithm_takes_network_init_as_a_static_setting_and_checks_it():
         return actor.init(jax.random.key(0), obs), critic.init(jax.random.key(0), obs, action)
 
     builders = {
-        "ppo": lambda s: ppo.network(discrete, s).init(jax.random.key(0), obs),
+        "ppo": lambda s: common.actor_critic(discrete, s).init(jax.random.key(0), obs),
         "ppo_grpo": lambda s: ppo_variants.policy_only_network(discrete, s).init(jax.random.key(0), obs),
-        "dqn": lambda s: dqn.network(discrete, s).init(jax.random.key(0), obs),
+        "dqn": lambda s: common.q_network(discrete, s).init(jax.random.key(0), obs),
         "pqn": lambda s: pqn.network(discrete, s).init(jax.random.key(0), obs),
         "sac": sac_networks,
-        "a2c": lambda s: ppo.network(discrete, s).init(jax.random.key(0), obs),
+        "a2c": lambda s: common.actor_critic(discrete, s).init(jax.random.key(0), obs),
+        "reinforce": lambda s: common.actor_critic(discrete, s).init(jax.random.key(0), obs),
     }
     for name, build in builders.items():
         static = dataclasses.replace(ALGORITHMS[name].Static(), hidden_sizes=(8,), network_init="torch_default")
@@ -128,7 +129,7 @@ def test_lr_decay_every_iteration_is_cleanrls_staircase(module):
     static = module.Static(total_env_steps=4 * 512, num_envs=4, num_steps=128, num_minibatches=4, update_epochs=4)
     hp = module.HParams(lr=1.0)
     counts = jnp.arange(64)
-    staircase = module.lr_schedule(hp, dataclasses.replace(static, lr_decay_every="iteration"))(counts)
+    staircase = common.annealed_lr(hp, dataclasses.replace(static, lr_decay_every="iteration"))(counts)
     np.testing.assert_allclose(staircase, 1.0 - (counts // 16) / 4, rtol=1e-6)
-    smooth = module.lr_schedule(hp, static)(counts)  # the default: a new rate every gradient step
+    smooth = common.annealed_lr(hp, static)(counts)  # the default: a new rate every gradient step
     np.testing.assert_allclose(smooth, 1.0 - counts / 64, rtol=1e-6)

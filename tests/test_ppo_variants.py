@@ -1,8 +1,8 @@
 """PPO's relatives: Tang & Zhang's four advantage estimators, DPO and SPO.
 
-Each objective and estimator is checked against its formula on hand-made numbers; each
-algorithm learns an observation-dependent policy through a sweep that must compile one
-program; the critics fit discounted values; the four Tang & Zhang variants run on Brax.
+Each objective and estimator is checked against its formula on hand-made numbers; the critics
+fit discounted values; the advantage-normalised variant runs on Brax. (That each learns its probe
+in one compiled program is checked with every algorithm's in test_algorithm_contract.py.)
 """
 
 
@@ -11,24 +11,24 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from jaxrl_suite.algos import dpo, ppo, spo
+from jaxrl_suite.algos import common, dpo, spo
 from jaxrl_suite.algos import ppo_variants as V
-from jaxrl_suite.algos.dpo import DPO
-from jaxrl_suite.algos.ppo_variants import PPO_ADVN, PPO_GAE, PPO_GRPO, PPO_VANILLA
-from jaxrl_suite.algos.spo import SPO
+from jaxrl_suite.algos.ppo_variants import PPO_ADVN, PPO_GAE
 from jaxrl_suite.envs import make
-from jaxrl_suite.runner import EvalSettings, Group, Run, programs, run_group, segment_iterations, train
+from jaxrl_suite.runner import train
 
 SHAPE = dict(total_env_steps=8_192, num_envs=8, num_steps=16, num_minibatches=2, update_epochs=4, hidden_sizes=(16,))
-EVAL = EvalSettings(every_env_steps=4_096, episodes=8, max_steps=10)
 
 
 def transition(**fields):
-    """A hand-made [time, envs] rollout; unnamed fields are zeros of the reward's shape (no action mask)."""
+    """A hand-made [time, envs] rollout; unnamed fields (log_prob and value included) are zeros of
+    the reward's shape; no action mask."""
     reward = jnp.asarray(fields["reward"], jnp.float32)
     zeros = jnp.zeros_like(reward)
-    names = [name for name in ppo.Transition._fields if name != "action_mask"]
-    return ppo.Transition(**{name: jnp.asarray(fields.get(name, zeros), jnp.float32) for name in names})
+    get = lambda name: jnp.asarray(fields.get(name, zeros), jnp.float32)
+    names = [name for name in common.Rollout._fields if name not in ("extras", "action_mask")]
+    return common.Rollout(**{name: get(name) for name in names},
+                          extras=common.ActorCriticStep(log_prob=get("log_prob"), value=get("value")))
 
 
 # --- objectives and estimators against their formulas ---------------------------------------
@@ -56,7 +56,7 @@ def test_dpo_objective_is_ratio_times_advantage_minus_the_discovered_drift():
 
 
 def test_spo_objective_is_ratio_times_advantage_minus_the_quadratic_penalty():
-    hp = ppo.HParams(clip_eps=0.2)
+    hp = spo.HParams(clip_eps=0.2)
     ratio = jnp.array([1.3, 0.9, 1.0])
     adv = jnp.array([2.0, -1.0, 5.0])
     expected = [2.6 - 2.0 / 0.4 * 0.09, -0.9 - 1.0 / 0.4 * 0.01, 5.0]  # r A - |A|/(2 eps) (r-1)^2
@@ -92,10 +92,10 @@ def test_vanilla_advantage_is_bootstrapped_return_minus_value():
 
 
 def test_advn_standardises_each_minibatch_before_the_surrogate():
-    # ppo.update calls loss_fn once per minibatch, so ADVN's standardisation is per minibatch:
+    # The update calls the loss once per minibatch, so ADVN's standardisation is per minibatch:
     # its loss on raw advantages equals PPO+GAE's loss on advantages standardised by hand.
     env = make("probe/action-observation-reward")
-    net = ppo.network(env, V.Static(hidden_sizes=(8,)))
+    net = common.actor_critic(env, V.Static(hidden_sizes=(8,)))
     obs = jnp.array([[1.0], [-1.0], [1.0], [-1.0]])
     params = net.init(jax.random.PRNGKey(0), obs)
     old_log_prob = jnp.log(jnp.array([0.3, 0.6, 0.5, 0.2]))
@@ -106,40 +106,15 @@ def test_advn_standardises_each_minibatch_before_the_surrogate():
 
     @jax.jit
     def both(params):
-        loss_and_grad = jax.value_and_grad(ppo.loss_fn, has_aux=True)
-        return (loss_and_grad(params, net, (traj, raw, raw), hp, V.AdvnStatic()),
-                loss_and_grad(params, net, (traj, by_hand, raw), hp, V.Static()))
+        loss_and_grad = jax.value_and_grad(common.surrogate_loss, has_aux=True)
+        return (loss_and_grad(params, net, (traj, raw, raw), hp, V.AdvnStatic(), common.clipped_surrogate),
+                loss_and_grad(params, net, (traj, by_hand, raw), hp, V.Static(), common.clipped_surrogate))
 
     advn, gae = both(params)
     jax.tree.map(lambda a, b: np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-7), advn, gae)
 
 
-# --- learning on the probes, and one compiled program per sweep -----------------------------
-
-# (algorithm, the learning-rate hyperparameter, fixed settings): the first config barely moves.
-SWEEPS = [
-    (PPO_GAE, "actor_lr", {"critic_lr": 3e-3, "ent_coef": 0.0}),
-    (PPO_VANILLA, "actor_lr", {"critic_lr": 3e-3, "ent_coef": 0.0}),
-    (PPO_ADVN, "actor_lr", {"critic_lr": 3e-3, "ent_coef": 0.0}),
-    (PPO_GRPO, "actor_lr", {"ent_coef": 0.0}),
-    (DPO, "lr", {"lr_final_ratio": 1.0, "ent_coef": 0.0}),
-    (SPO, "lr", {"lr_final_ratio": 1.0, "ent_coef": 0.0}),
-]
-
-
-@pytest.mark.parametrize("algo, lr_name, fixed", SWEEPS, ids=[s[0].name for s in SWEEPS])
-def test_sweep_is_one_program_and_learns_an_observation_dependent_policy(algo, lr_name, fixed):
-    env_id = "probe/action-observation-reward"
-    static = algo.Static(**SHAPE)
-    runs = tuple(Run(i, {**fixed, lr_name: lr}, seed, "tune") for i, lr in enumerate([1e-5, 3e-3]) for seed in (0, 1))
-    group = Group(algo.name, algo, env_id, make(env_id), static, runs)
-    result = run_group(group, EVAL)
-    _, advance = programs(algo, group.env, static, EVAL, segment_iterations(algo, static, EVAL))
-    assert advance._cache_size() == 1
-    final = result.metrics["train_return"][:, -1]
-    assert np.all(final[2:] > 0.95), final  # reward +1 for the right action, -1 otherwise
-    assert np.all(result.metrics["eval_return"][2:, -1] == 1.0)
-    assert np.all(np.abs(final[:2]) < 0.5), final  # lr 1e-5: still about random, 0 on average
+# --- learning on the probes ---------------------------------------------------------------
 
 
 def test_critic_learns_discounted_two_step_values():
@@ -150,7 +125,7 @@ def test_critic_learns_discounted_two_step_values():
     static = PPO_GAE.Static(**SHAPE)
     state, _ = train(PPO_GAE, env, static, {"critic_lr": 3e-3, "gamma": 0.9}, seed=0)
     obs = jnp.array([[0.0], [1.0]])
-    net = ppo.network(env, static)
+    net = common.actor_critic(env, static)
     np.testing.assert_allclose(net.apply(state.params, obs, method=net.value), env.true_value(obs, 0.9), atol=0.05)
 
 

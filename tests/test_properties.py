@@ -207,3 +207,31 @@ def test_markup_in_names_is_printed_as_text(tmp_path, capsys):
     with pytest.raises(ValidInput):  # printed the plan, then reached training
         main(["run", str(spec), "--out", str(tmp_path / "out")])
     assert "[/x]" in capsys.readouterr().out
+
+
+@settings(max_examples=200, deadline=None)
+@given(data=st.data())
+def test_any_hyperparameter_value_is_refused_or_in_range_as_float32(data):
+    # Validation reads each field's declared range: what passes is finite and in range as the
+    # float32 the program computes with; everything else is a SpecError naming the field.
+    import dataclasses
+
+    import numpy as np
+
+    from jaxrl_suite.algos import ALGORITHMS
+    from jaxrl_suite.algos.base import hparam_range
+
+    name = data.draw(st.sampled_from(sorted(ALGORITHMS)))
+    algo = ALGORITHMS[name]
+    key = data.draw(st.sampled_from([f.name for f in dataclasses.fields(algo.HParams)]))
+    value = data.draw(st.one_of(st.floats(allow_nan=True, allow_infinity=True), st.sampled_from([0.0, -0.0, 1e39, 1e-50, 1.0])))
+    raw = copy.deepcopy(VALID)
+    raw["algorithms"] = [{"algorithm": name, "hparams": {key: value}}]
+    try:
+        spec = parse_spec(raw)
+    except SpecError as error:
+        assert error.field == f"algorithms[0].hparams.{key}"
+        return
+    traced = np.float32(spec.algorithms[0].hparams[key])
+    assert np.isfinite(traced)
+    assert hparam_range(algo.HParams, key).problem(float(traced)) is None

@@ -16,7 +16,7 @@ import pytest
 from study_fixtures import ALGO, DIVERGING, ENV, RUNS, SPEC_TOML, assert_same_table, cli_process, write_spec
 
 from jaxrl_suite import results as R
-from jaxrl_suite.checkpoint import MARKER, checkpoint_dir
+from jaxrl_suite.checkpoint import MARKER, DirectoryLock, checkpoint_dir
 from jaxrl_suite.cli import main
 from jaxrl_suite.spec import load_spec
 from jaxrl_suite.runner import RUNS_PER_DEVICE, group_programs
@@ -153,6 +153,12 @@ def damage(kind: str, directory: Path) -> None:
         for path in (directory / "steps").rglob("*"):
             if path.is_file() and path.parent.name == "position" and path.suffix != ".txt":
                 path.write_text(json.dumps({"format_version": 1, "groups": [{"chunk": "x"}]}))
+    elif kind == "segment out of range":
+        for path in (directory / "steps").rglob("*"):
+            if path.is_file() and path.parent.name == "position" and path.suffix != ".txt":
+                position = json.loads(path.read_text())
+                position["groups"][0]["segment"] = 99
+                path.write_text(json.dumps(position))
 
 
 @pytest.mark.parametrize("kind, words", [
@@ -160,6 +166,7 @@ def damage(kind: str, directory: Path) -> None:
     ("corrupted marker", "corrupted"),
     ("corrupted arrays", "cannot be read"),
     ("malformed position", "malformed"),
+    ("segment out of range", "does not match the spec's group 0"),
 ])
 def test_damaged_checkpoint_is_a_clear_error_and_nothing_is_overwritten(checkpoint_template, spec_file, tmp_path,
                                                                          capsys, kind, words):
@@ -170,6 +177,38 @@ def test_damaged_checkpoint_is_a_clear_error_and_nothing_is_overwritten(checkpoi
     err = capsys.readouterr().err
     assert words in err and "Traceback" not in err, err
     assert snapshot(checkpoint_dir(out)) == before and not out.exists()
+
+
+def test_a_checkpoint_without_a_complete_step_exits_2_without_any_traceback(checkpoint_template, spec_file, tmp_path):
+    out = interrupted_run(tmp_path, checkpoint_template)
+    for step in (checkpoint_dir(out) / "steps").iterdir():
+        shutil.rmtree(step)
+    process = cli_process("run", str(spec_file), "--out", str(out), "--resume", "--quiet")
+    _, err = process.communicate(timeout=600)
+    # Not even from orbax's background clean-up thread, cut short by the interpreter's exit.
+    assert process.returncode == 2 and "no complete checkpoint" in err and "Traceback" not in err, err
+
+
+def test_a_checkpoint_directory_in_use_by_another_run_is_refused_with_its_process_id(checkpoint_template, spec_file,
+                                                                                       tmp_path, capsys):
+    out = interrupted_run(tmp_path, checkpoint_template)
+    before = snapshot(checkpoint_dir(out))
+    other_run = DirectoryLock.acquire(checkpoint_dir(out))  # what a running study holds
+    try:
+        for flags in (["--resume"], []):
+            assert main(["run", str(spec_file), "--out", str(out), "--quiet", *flags]) == 2
+            err = capsys.readouterr().err
+            assert f"in use by process {os.getpid()}" in err and "Traceback" not in err, err
+    finally:
+        other_run.release()
+    assert snapshot(checkpoint_dir(out)) == before and not out.exists()
+
+
+def test_a_failed_resume_creates_no_folders(spec_file, tmp_path, capsys):
+    out = tmp_path / "new" / "deeper" / "out"
+    assert main(["run", str(spec_file), "--out", str(out), "--resume", "--quiet"]) == 2
+    assert "nothing to resume" in capsys.readouterr().err
+    assert list(tmp_path.iterdir()) == []
 
 
 def test_checkpoints_are_never_silently_discarded_or_invented(checkpoint_template, spec_file, tmp_path, capsys):

@@ -1,6 +1,11 @@
 """The study directory: Parquet + manifest, atomic replacement, clear errors, exports; the CLI end to end."""
 
 import json
+import os
+import socket
+import subprocess
+import sys
+from types import SimpleNamespace
 
 import numpy as np
 import pyarrow as pa
@@ -139,3 +144,100 @@ def test_summary_flags_diverged_configurations():
     assert tune_cell == "48.50 ± 41.50 (n=2) ⚠ diverged 1/2"  # (90 + 7) / 2, flagged: 7.0 is a frozen return
     assert "⚠" not in test_cell and diverging.endswith("| ⚠ 1/3 seeds |")
     assert "⚠ diverged k/n" in text  # the legend says what the flag means
+
+
+REFERENCES = """
+[[references]]
+env = "gymnax/CartPole-v1"
+algo = "ppo"
+metric = "train_return_last100"
+value = 500.0
+source = "test"
+"""
+
+
+@pytest.mark.parametrize("command, out", [("run", "/proc/x"), ("run", "/sys/x/y"), ("reproduce", "/proc/x"),
+                                          ("report", "/sys/x/y")])
+def test_an_unwritable_out_exits_2_naming_it(tmp_path, capsys, command, out):
+    (tmp_path / "spec.toml").write_text(SPEC + REFERENCES)
+    argv = {"run": ["run", str(tmp_path / "spec.toml"), "--quiet"],
+            "reproduce": ["reproduce", str(tmp_path / "spec.toml"), "--quiet"],
+            "report": ["report", str(tmp_path)]}[command]
+    assert main([*argv, "--out", out]) == 2
+    err = capsys.readouterr().err
+    assert f"cannot write {out}" in err and "Traceback" not in err, err
+
+
+def test_reproduce_takes_out_like_run_and_report_and_still_results_dir():
+    from jaxrl_suite.cli import build_parser
+
+    for flag in ("--out", "--results-dir"):
+        assert build_parser().parse_args(["reproduce", "s.toml", flag, "elsewhere"]).out == "elsewhere"
+
+
+def test_refuses_to_start_when_the_checkpoints_cannot_fit_on_the_disk(tmp_path, capsys, monkeypatch):
+    from jaxrl_suite import study
+
+    (tmp_path / "spec.toml").write_text(SPEC)
+    free = 10_000
+    monkeypatch.setattr(study.shutil, "disk_usage", lambda path: SimpleNamespace(total=10**9, used=0, free=free))
+    assert main(["run", str(tmp_path / "spec.toml"), "--out", str(tmp_path / "out")]) == 2
+    printed = capsys.readouterr()
+    # The estimate comes first: 8 runs of 4,096 steps, one program, the carries' bytes on disk.
+    assert "estimate: 8 runs, 32,768 env steps in all; 1 program to compile; checkpoints up to" in printed.out
+    assert "the checkpoints of this study need about" in printed.err and str(tmp_path / "out") in printed.err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["spec.toml"]  # nothing written
+
+
+def write_tiny_study(out, study="s"):
+    return R.write_study(out, pa.table({c: [0] for c in R.COLUMNS}), {"study": study})
+
+
+def test_a_write_removes_what_killed_writers_left_and_nothing_else(tmp_path):
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    dead_pid = int(dead.stdout)
+    host = socket.gethostname()
+    left = [tmp_path / f".s.writing-{host}-{dead_pid}-abcd", tmp_path / f".s.old-{host}-{dead_pid}-ef01"]
+    kept = [tmp_path / f".s.writing-{host}-{os.getppid()}-abcd",  # a live writer
+            tmp_path / f".s.writing-another-host-{dead_pid}-abcd",  # another host's writer
+            tmp_path / f".t.writing-{host}-{dead_pid}-abcd"]  # another study's
+    for path in left + kept:
+        path.mkdir()
+        (path / R.TABLE).write_text("half-written")
+    write_tiny_study(tmp_path / "s")
+    assert sorted(tmp_path.iterdir()) == sorted([tmp_path / "s", *kept])
+
+
+def test_a_symlinked_out_stays_a_link_to_the_replaced_study(tmp_path):
+    target = write_tiny_study(tmp_path / "real", "old")
+    link = tmp_path / "link"
+    link.symlink_to(target)
+    write_tiny_study(link, "new")
+    assert link.is_symlink() and R.read_study(target)[1]["study"] == "new"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["link", "real"]
+
+
+@pytest.mark.parametrize("umask", [0o022, 0o002], ids=["umask 022", "umask 002"])
+def test_study_directories_follow_the_umask(tmp_path, umask):
+    previous = os.umask(umask)
+    try:
+        out = write_tiny_study(tmp_path / "s")
+        written = R.write_text_files(tmp_path / "tables", {"t.md": "x"})
+    finally:
+        os.umask(previous)
+    assert out.stat().st_mode & 0o777 == 0o777 & ~umask
+    assert written[0].stat().st_mode & 0o777 == 0o666 & ~umask
+
+
+def test_the_summary_is_printed_whole_into_a_pipe_or_a_file(capsys, monkeypatch):
+    from jaxrl_suite import console
+
+    setting = "lr=0.000123, gae_lambda=0.987, clip_eps=0.234, ent_coef=0.0123, vf_coef=0.567, max_grad_norm=0.789"
+    rows = [dict(algo="ppo-with-a-long-label", env="gymnax/MountainCarContinuous-v0", config=12, setting=setting,
+                 env_steps=1_000_000, tune_train=(-123.4, 5.6), test_train=(-120.1, 4.3), test_eval=-118.7, diverged=0)]
+    monkeypatch.setattr("jaxrl_suite.summary.summary_rows", lambda table: rows)
+    outcome = SimpleNamespace(spec=SimpleNamespace(name="a-study-with-a-long-name"), table=None, out_dir="runs/x",
+                              manifest={"wall_clock_s": 1.0, "devices": ["cpu:cpu"]})
+    console.print_summary(outcome)  # capsys: stdout is not a terminal, as with `jaxrl-suite run > log.txt`
+    text = capsys.readouterr().out
+    assert setting in text and "ppo-with-a-long-label" in text and "-123.4 ± 5.6" in text and "…" not in text

@@ -2,6 +2,7 @@
 
 import dataclasses
 
+import jax
 import numpy as np
 import pytest
 
@@ -77,14 +78,41 @@ def test_a_run_gives_the_same_numbers_in_groups_of_different_sizes():
         np.testing.assert_array_equal(twelve.metrics[name], sixteen.metrics[name][:12])
 
 
-def test_absurd_learning_rate_is_flagged_and_other_runs_are_unaffected(batch_of_16):
+class StateRecorder:
+    """runner.Checkpoints that keeps a host copy of each chunk's algorithm state after every
+    segment (a copy: the program donates the carry to the next segment)."""
+
+    every = 1
+
+    def __init__(self):
+        self.states: dict[int, list] = {}
+
+    def save(self, progress):
+        if progress.carry is not None:  # None once a chunk is finished
+            self.states.setdefault(progress.chunk, []).append(jax.device_get(progress.carry.state))
+
+    def save_final(self, chunk, carry):
+        self.states.setdefault(chunk, []).append(jax.device_get(carry.state))
+
+
+def test_absurd_learning_rate_is_flagged_and_frozen_and_other_runs_are_unaffected(batch_of_16):
     # lr 1e30 overflows the parameters within a few updates: non-finite loss -> frozen and flagged.
-    _, with_absurd = run(cartpole_spec(BATCH_LRS + [1e30], seeds=4))
-    assert with_absurd.metrics["diverged"][16:, -1].all()
+    recorder = StateRecorder()
+    _, with_absurd = run(cartpole_spec(BATCH_LRS + [1e30], seeds=4), checkpoints=recorder)
+    assert with_absurd.metrics["diverged"][16:, 0].all()  # from the first segment on
     assert not with_absurd.metrics["diverged"][:16].any()
     for name in ("train_return", "eval_return", "episodes"):
         np.testing.assert_allclose(with_absurd.metrics[name][:16], batch_of_16.metrics[name], rtol=1e-5, atol=1e-5)
-    assert np.isfinite(with_absurd.metrics["train_return"][16:]).all()  # frozen at the last finite state
+    # Frozen at the last finite state: chunk 1 holds the four lr = 1e30 runs (then padding), and
+    # their whole state (parameters, optimiser, environments) stays as it was after segment 1.
+    frozen = [jax.tree.leaves(state) for state in recorder.states[1]]
+    assert len(frozen) == 4  # after each segment
+    for later in frozen[1:]:
+        for first, now in zip(frozen[0], later, strict=True):
+            np.testing.assert_array_equal(now[:4], first[:4])
+    assert all(np.isfinite(leaf[:4]).all() for leaf in frozen[-1] if np.issubdtype(leaf.dtype, np.floating))
+    healthy = [jax.tree.leaves(state) for state in recorder.states[0]]  # the same record of learning runs moves
+    assert any(not np.array_equal(a, b) for a, b in zip(healthy[0], healthy[-1], strict=True))
 
 
 def test_budget_is_rounded_down_to_whole_iterations_and_segments_cover_it():

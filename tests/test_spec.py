@@ -175,3 +175,53 @@ def test_smoke_spec_keeps_one_configuration_and_one_seed_per_program():
     no_search = parse_spec({k: v for k, v in VALID.items() if k != "algorithms"}
                            | {"algorithms": [{"algorithm": "ppo"}]})
     assert (smoke_spec(no_search).tuning_seeds, smoke_spec(no_search).test_seeds) == ((), (100,))
+
+
+def spec_with(algorithm: dict, envs=("gymnax/CartPole-v1",)) -> dict:
+    raw = copy.deepcopy(VALID)
+    raw["envs"] = list(envs)
+    raw["algorithms"] = [algorithm]
+    return raw
+
+
+PENDULUM = ("gymnax/Pendulum-v1",)
+ONLY_NAN = [
+    # (what can only end in NaN or inf, spec, field named in the message, words in the message)
+    ("SAC autotuned from alpha 0 (log 0)", spec_with({"algorithm": "sac", "hparams": {"alpha": 0.0}}, PENDULUM),
+     "algorithms[0].hparams.alpha", "log alpha"),
+    ("SAC autotuned from a searched alpha 0", spec_with({"algorithm": "sac", "search": {"space": {"alpha": [0.1, 0.0]}}},
+                                                       PENDULUM), "algorithms[0].search.space.alpha", "must start > 0"),
+    ("DPO alpha 0 (divides)", spec_with({"algorithm": "dpo", "hparams": {"alpha": 0.0}}), "algorithms[0].hparams.alpha",
+     "> 0.0"),
+    ("DPO beta 0 (divides)", spec_with({"algorithm": "dpo", "hparams": {"beta": 0.0}}), "algorithms[0].hparams.beta",
+     "> 0.0"),
+    ("SPO eps 0 (divides)", spec_with({"algorithm": "spo", "hparams": {"clip_eps": 0.0}}),
+     "algorithms[0].hparams.clip_eps", "> 0.0"),
+    ("learning rate overflowing float32", spec_with({"algorithm": "ppo", "hparams": {"lr": 1e39}}),
+     "algorithms[0].hparams.lr", "overflows float32"),
+    ("learning rate overflowing float32 in a grid", spec_with({"algorithm": "a2c", "search": {"space": {"lr": [1e-3, 1e39]}}}),
+     "algorithms[0].search.space.lr[1]", "overflows float32"),
+    ("learning rate underflowing float32 to 0", spec_with({"algorithm": "ppo", "hparams": {"lr": 1e-50}}),
+     "algorithms[0].hparams.lr", "as float32: 0.0"),
+    ("the same environment twice", spec_with({"algorithm": "ppo"}, ("gymnax/CartPole-v1", "gymnax/CartPole-v1")),
+     "envs", "gymnax/CartPole-v1 listed more than once"),
+]
+
+
+@pytest.mark.parametrize("what, raw, field, words", ONLY_NAN, ids=[m[0] for m in ONLY_NAN])
+def test_settings_that_can_only_fail_are_refused_before_running(tmp_path, capsys, what, raw, field, words):
+    spec = tmp_path / "spec.toml"
+    spec.write_text(toml_text(raw))
+    out = tmp_path / "out"
+    assert main(["run", str(spec), "--out", str(out), "--quiet"]) == 2
+    err = capsys.readouterr().err
+    assert f"'{field}'" in err and words in err, err
+    assert "Traceback" not in err and not out.exists()
+
+
+def test_their_valid_neighbours_pass():
+    # A fixed temperature may be 0 (no entropy bonus); a small but float32-representable rate is fine.
+    parse_spec(spec_with({"algorithm": "sac", "static": {"autotune": False}, "hparams": {"alpha": 0.0}}, PENDULUM))
+    parse_spec(spec_with({"algorithm": "dpo", "hparams": {"alpha": 1e-3, "beta": 5.0}}))
+    parse_spec(spec_with({"algorithm": "ppo", "hparams": {"lr": 1e-30, "clip_eps": 0.0}}))
+    parse_spec(spec_with({"algorithm": "ppo"}, ("gymnax/CartPole-v1", "gymnax/Acrobot-v1")))

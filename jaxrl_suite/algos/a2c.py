@@ -5,7 +5,7 @@ gradient step on the whole batch, on
 
     loss = -mean(log pi(a|s) * A) + vf_coef * mean((R - V(s))^2) - ent_coef * mean(entropy)
 
-A and R come from GAE(lambda) (`ppo.gae`). With the default lambda = 1 they are the classic
+A and R come from GAE(lambda) (`common.gae`). With the default lambda = 1 they are the classic
 n-step estimates: R_t is the discounted sum of the rollout's remaining rewards, bootstrapped from
 V at the end of the rollout and where a time limit truncated the episode, cut where it
 terminated; A_t = R_t - V(s_t). Advantages are not normalised, as in Stable-Baselines3.
@@ -22,23 +22,20 @@ rl-baselines3-zoo's CartPole-v1 settings (hyperparams/a2c.yml: 8 envs, 500k step
 critic, orthogonal init (gain sqrt 2, 0.01 on the policy head, 1 on the value head), which is
 the suite's `ActorCritic`.
 
-The rollout, GAE, network, initialisation and evaluation policy are PPO's (`ppo.collect`,
-`ppo.gae`, `ppo.network`, `ppo.init_state`, `ppo.act`); `policy_gradient_step` is shared with
-REINFORCE, which differs only in its optimisers and in lambda.
+The rollout, GAE, network, initialisation and evaluation policy are the actor-critic machinery
+of jaxrl_suite/algos/common.py, which PPO uses too; the iteration (`common.policy_gradient_update`)
+is shared with REINFORCE, which differs only in its optimisers and in lambda.
 """
 
 from __future__ import annotations
 
 import dataclasses
 
-import jax
-import jax.numpy as jnp
 import optax
 from flax import struct
 
-from jaxrl_suite import distributions as D
-from jaxrl_suite.algos import ppo
-from jaxrl_suite.algos.base import Algorithm, Preset
+from jaxrl_suite.algos import common
+from jaxrl_suite.algos.base import Algorithm, Preset, nonnegative, positive, unit_interval
 
 
 @dataclasses.dataclass(frozen=True)
@@ -57,14 +54,14 @@ class Static:
 
 @struct.dataclass
 class HParams:
-    lr: float = 7e-4
-    gamma: float = 0.99
-    gae_lambda: float = 1.0  # 1: n-step returns over the rollout
-    ent_coef: float = 0.0
-    vf_coef: float = 0.5
-    max_grad_norm: float = 0.5
-    rmsprop_decay: float = 0.99
-    rmsprop_eps: float = 1e-5
+    lr: float = positive(7e-4)
+    gamma: float = unit_interval(0.99)
+    gae_lambda: float = unit_interval(1.0)  # 1: n-step returns over the rollout
+    ent_coef: float = nonnegative(0.0)
+    vf_coef: float = nonnegative(0.5)
+    max_grad_norm: float = nonnegative(0.5)
+    rmsprop_decay: float = unit_interval(0.99)
+    rmsprop_eps: float = nonnegative(1e-5)
 
 
 def optimizer(hp: HParams) -> optax.GradientTransformation:
@@ -74,40 +71,14 @@ def optimizer(hp: HParams) -> optax.GradientTransformation:
     )
 
 
-def init(key, hp: HParams, static: Static, env, env_params) -> ppo.TrainState:
-    return ppo.init_state(key, static, env, env_params, ppo.network(env, static), optimizer(hp))
+def init(key, hp: HParams, static: Static, env, env_params) -> common.ActorCriticState:
+    return common.init_actor_critic(key, static, env, env_params, common.actor_critic(env, static), optimizer(hp))
 
 
-def update(state: ppo.TrainState, hp: HParams, static: Static, env, env_params):
-    """One iteration: collect a rollout, take one RMSprop step on it."""
-    return policy_gradient_step(state, hp, static, env, env_params, optimizer(hp), hp.gae_lambda, hp.vf_coef)
-
-
-def policy_gradient_step(state: ppo.TrainState, hp, static, env, env_params, tx, gae_lambda, vf_coef):
-    """Collect one rollout and take one gradient step of `tx` on the actor-critic loss.
-
-    `hp` needs `gamma` and `ent_coef`. Returns the new state and the iteration's metrics.
-    """
-    net = ppo.network(env, static)
-    state, traj = ppo.collect(state, static, env, env_params, hp.gamma, net)
-    next_value = net.apply(state.params, traj.final_obs, method=net.value)
-    advantages, returns = ppo.gae(traj, next_value, hp.gamma, gae_lambda)
-
-    def loss_fn(params):
-        dist, value = net.apply(params, traj.obs)
-        dist = D.mask_logits(dist, traj.action_mask)  # the policy that acted, masks and all
-        # The advantages were computed outside, so they are constants here and the policy's
-        # gradient is the score-function estimator E[grad log pi(a|s) A].
-        policy_loss = -jnp.mean(D.log_prob(dist, traj.action, net.discrete) * advantages)
-        value_loss = jnp.mean((returns - value) ** 2)
-        entropy = jnp.mean(D.entropy(dist, net.discrete))
-        return policy_loss + vf_coef * value_loss - hp.ent_coef * entropy, (policy_loss, value_loss, entropy)
-
-    (loss, (policy_loss, value_loss, entropy)), grads = jax.value_and_grad(loss_fn, has_aux=True)(state.params)
-    updates, opt_state = tx.update(grads, state.opt_state, state.params)
-    params = optax.apply_updates(state.params, updates)
-    stats = dict(policy_loss=policy_loss, value_loss=value_loss, entropy=entropy)
-    return ppo.finish_iteration(state, traj, params, opt_state, loss, **stats)
+def update(state: common.ActorCriticState, hp: HParams, static: Static, env, env_params):
+    """One iteration: collect a rollout, take one RMSprop step on the actor-critic loss."""
+    return common.policy_gradient_update(state, hp, static, env, env_params, tx=optimizer(hp),
+                                         gae_lambda=hp.gae_lambda, vf_coef=hp.vf_coef)
 
 
 SB3_ZOO = (
@@ -130,10 +101,10 @@ A2C = Algorithm(
     HParams=HParams,
     init=init,
     update=update,
-    act=ppo.act,
-    steps_per_iteration=ppo.steps_per_iteration,
+    act=common.act_actor_critic,
+    steps_per_iteration=common.rollout_steps,
     action_kinds="both",
     description="A2C: n-step/GAE advantages, one RMSprop step per rollout (Stable-Baselines3 defaults)",
     presets=PRESETS,
-    check_static=ppo.check_rollout_and_network,
+    check_static=common.check_rollout_static,
 )

@@ -15,12 +15,19 @@ and provides pure functions:
   (collect ``steps_per_iteration(static)`` env steps, then learn). ``metrics`` is a dict of
   scalars and must contain the keys of :data:`REQUIRED_METRICS`.
 * ``act(state, obs, key, static, env, env_params, deterministic) -> action`` for a batch of
-  observations; used by the runner's periodic evaluation.
+  observations; used by the runner's periodic evaluation. An ``act`` that also takes
+  ``action_mask=`` (bool[batch, n]) is given the env's masks there, where it has them.
+
+Each HParams field declares its valid range (`positive`, `nonnegative`, `unit_interval`,
+`hparam`), which spec validation reads. Constructing an `Algorithm` registers it under its name
+(`REGISTRY`); every module of this package is imported by `jaxrl_suite.algos`, so writing the
+module is the only step to add an algorithm.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import inspect
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -30,6 +37,59 @@ from flax import struct
 
 #: keys every algorithm's per-iteration metrics carry (the runner reads them)
 REQUIRED_METRICS = ("train_return", "episodes", "loss", "diverged")
+
+#: every constructed Algorithm, by name (`jaxrl_suite.algos.ALGORITHMS`)
+REGISTRY: dict[str, "Algorithm"] = {}
+
+
+# ---------------------------------------------------------------------------------------------
+# Hyperparameter ranges, declared on the HParams fields
+
+
+@dataclasses.dataclass(frozen=True)
+class Range:
+    """The values a hyperparameter may take; None is unbounded, an open end excludes the bound."""
+
+    low: float | None = None
+    high: float | None = None
+    low_open: bool = False
+    high_open: bool = False
+
+    def problem(self, value: float) -> str | None:
+        """Why `value` is out of range, or None."""
+        if self.low is not None and (value <= self.low if self.low_open else value < self.low):
+            return f"must be {'>' if self.low_open else '>='} {self.low}, got {value}"
+        if self.high is not None and (value >= self.high if self.high_open else value > self.high):
+            return f"must be {'<' if self.high_open else '<='} {self.high}, got {value}"
+        return None
+
+
+def hparam(default: float, value_range: Range = Range()) -> Any:
+    """An HParams field (traced) with its valid range."""
+    return struct.field(metadata={"range": value_range}, default=default)
+
+
+def positive(default: float) -> Any:
+    """A hyperparameter > 0 (learning rates, scales that divide)."""
+    return hparam(default, Range(low=0.0, low_open=True))
+
+
+def nonnegative(default: float) -> Any:
+    """A hyperparameter >= 0 (loss weights, clipping norms, epsilons, step counts)."""
+    return hparam(default, Range(low=0.0))
+
+
+def unit_interval(default: float) -> Any:
+    """A hyperparameter in [0, 1] (discounts, trace decays, probabilities, fractions)."""
+    return hparam(default, Range(low=0.0, high=1.0))
+
+
+def hparam_range(hparams_class: type, name: str) -> Range:
+    """The declared range of field `name` of an HParams class (unbounded when none is declared)."""
+    for field in dataclasses.fields(hparams_class):
+        if field.name == name:
+            return field.metadata.get("range", Range())
+    raise KeyError(name)
 
 #: CleanRL's training metric is the mean over each seed's last 100 training episodes
 LAST_EPISODES = 100
@@ -154,10 +214,25 @@ class Algorithm:
     presets: Mapping[str, Preset] = dataclasses.field(default_factory=dict)
     #: extra shape checks beyond field types: (static, env) -> [(field, message), ...]
     check_static: Callable[[Any, Any], list[tuple[str, str]]] = lambda static, env: []
+    #: checks of hyperparameters against each other or the Static, beyond each field's range:
+    #: (hparams: name -> value, static) -> [(hyperparameter name, message), ...]
+    check_hparams: Callable[[Mapping[str, float], Any], list[tuple[str, str]]] | None = None
+
+    def __post_init__(self):
+        if self.name in REGISTRY:
+            raise ValueError(f"two algorithms are named {self.name!r}")
+        REGISTRY[self.name] = self
 
     def num_iterations(self, static: Any) -> int:
         """Whole iterations in the budget; a remainder is dropped (as CleanRL and PureJaxRL do)."""
         return static.total_env_steps // self.steps_per_iteration(static)
+
+    def act_masks(self, env: Any, env_state: Any, env_params: Any) -> dict[str, jax.Array]:
+        """`act`'s keywords for a batch of env states: their action masks, where the env has masks
+        and `act` takes an `action_mask` (the actor-critic family); otherwise none (act unmasked)."""
+        if not (env.has_action_mask and "action_mask" in inspect.signature(self.act).parameters):
+            return {}
+        return {"action_mask": jax.vmap(env.action_mask, (0, None))(env_state, env_params)}
 
     def supports(self, env: Any, env_params: Any) -> bool:
         from jaxrl_suite.envs.core import Discrete

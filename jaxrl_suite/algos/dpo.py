@@ -16,28 +16,27 @@ direction (r > 1 for A > 0, r < 1 for A < 0), and grows smoothly, unlike PPO's h
 negative advantages it measures the move in log r, which is unbounded as r -> 0 where r - 1
 could not pass -1: pushing an action's probability to zero is penalised without limit.
 
-Everything else is PPO's (`ppo.PPO` with this objective in place of the clipped
-surrogate): rollout, GAE, the clipped value loss (clip_eps now serves only there), advantage
-normalisation, epochs of minibatches, and CleanRL's defaults.
+Everything else is PPO's, from the shared machinery (jaxrl_suite/algos/common.py) with this
+objective in place of the clipped surrogate: rollout, GAE, the clipped value loss (clip_eps now
+serves only there), advantage normalisation, epochs of minibatches, and CleanRL's defaults.
 """
 
 from __future__ import annotations
-
-import dataclasses
-import functools
 
 import jax
 import jax.numpy as jnp
 from flax import struct
 
-from jaxrl_suite.algos import ppo
-from jaxrl_suite.algos.base import Preset
+from jaxrl_suite.algos import common
+from jaxrl_suite.algos.base import Algorithm, Preset, positive
+
+Static = common.SurrogateStatic  # PPO's
 
 
 @struct.dataclass
-class HParams(ppo.HParams):
-    alpha: float = 2.0  # drift scale for positive advantages (Lu et al.)
-    beta: float = 0.6  # drift scale for negative advantages (Lu et al.)
+class HParams(common.SurrogateHParams):  # PPO's, and the drift's two scales
+    alpha: float = positive(2.0)  # drift scale for positive advantages (Lu et al.)
+    beta: float = positive(0.6)  # drift scale for negative advantages (Lu et al.)
 
 
 def drift(log_ratio: jax.Array, advantages: jax.Array, hp: HParams) -> jax.Array:
@@ -54,21 +53,39 @@ def objective(log_ratio: jax.Array, advantages: jax.Array, hp: HParams) -> jax.A
     return jnp.exp(log_ratio) * advantages - drift(log_ratio, advantages, hp)
 
 
+def init(key, hp: HParams, static: Static, env, env_params) -> common.ActorCriticState:
+    net, tx = common.actor_critic(env, static), common.annealed_adam(hp, static)
+    return common.init_actor_critic(key, static, env, env_params, net, tx)
+
+
+def update(state: common.ActorCriticState, hp: HParams, static: Static, env, env_params):
+    """PPO's iteration (GAE, epochs of minibatches, annealed Adam) with DPO's objective."""
+    net, tx = common.actor_critic(env, static), common.annealed_adam(hp, static)
+    return common.surrogate_update(state, hp, static, env, env_params, net=net, tx=tx, objective=objective,
+                                   advantages=common.gae_advantages)
+
+
 SOURCE = (
     "alpha 2, beta 0.6 from Lu et al. 2022 (Discovered Policy Optimisation, NeurIPS); everything else CleanRL's "
     "PPO CartPole-v1 settings, its init and once-per-iteration lr annealing included (the suite's choice: the "
     "paper tuned on Brax and MinAtar)"
 )
 
-DPO = dataclasses.replace(
-    ppo.PPO,
+DPO = Algorithm(
     name="dpo",
+    Static=Static,
     HParams=HParams,
-    update=functools.partial(ppo.update, objective=objective),
+    init=init,
+    update=update,
+    act=common.act_actor_critic,
+    steps_per_iteration=common.rollout_steps,
+    action_kinds="both",
     description="DPO: PPO with Lu et al.'s discovered drift in place of the clipped surrogate",
     presets={
         "cleanrl-cartpole": Preset(
-            static=dict(ppo.PRESETS["cleanrl-cartpole"].static), hparams={}, source=SOURCE, env_id="gymnax/CartPole-v1"
+            static=dict(common.CLEANRL_SURROGATE_STATIC, total_env_steps=500_000), hparams={}, source=SOURCE,
+            env_id="gymnax/CartPole-v1",
         )
     },
+    check_static=common.check_surrogate_static,
 )

@@ -42,9 +42,17 @@ import jax.numpy as jnp
 import optax
 from flax import struct
 
-from jaxrl_suite.algos.base import Algorithm, EpisodeTracker, Preset, ReplayBuffer, episode_metrics
-from jaxrl_suite.envs.wrappers import EpisodeStatistics, FlattenObservation, VecEnv
-from jaxrl_suite.networks import ACTIVATIONS, Head, check_network_init, torso
+from jaxrl_suite.algos import common
+from jaxrl_suite.algos.base import (
+    Algorithm,
+    EpisodeTracker,
+    Preset,
+    ReplayBuffer,
+    episode_metrics,
+    nonnegative,
+    positive,
+    unit_interval,
+)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -66,27 +74,14 @@ class Static:
 
 @struct.dataclass
 class HParams:
-    lr: float = 2.5e-4
-    gamma: float = 0.99
-    tau: float = 1.0
-    epsilon_start: float = 1.0
-    epsilon_end: float = 0.05
-    exploration_fraction: float = 0.5
-    learning_starts: float = 10_000.0  # env steps before the first gradient step
-    adam_eps: float = 1e-8
-
-
-class Rollout(NamedTuple):
-    """What an ε-greedy rollout records per step (time-major, then envs)."""
-
-    obs: jax.Array
-    action: jax.Array
-    reward: jax.Array
-    terminated: jax.Array
-    done: jax.Array  # terminated or truncated
-    final_obs: jax.Array  # the true next state, never a reset observation
-    returned_episode: jax.Array
-    episode_return: jax.Array
+    lr: float = positive(2.5e-4)
+    gamma: float = unit_interval(0.99)
+    tau: float = unit_interval(1.0)
+    epsilon_start: float = unit_interval(1.0)
+    epsilon_end: float = unit_interval(0.05)
+    exploration_fraction: float = nonnegative(0.5)
+    learning_starts: float = nonnegative(10_000.0)  # env steps before the first gradient step
+    adam_eps: float = nonnegative(1e-8)
 
 
 class Transition(NamedTuple):
@@ -117,46 +112,14 @@ def steps_per_iteration(static: Static) -> int:
     return static.num_envs * static.train_frequency
 
 
-def vec_env(env, static) -> VecEnv:
-    if static.network == "mlp" and len(env.observation_space(env.default_params).shape) > 1:
-        env = FlattenObservation(env)
-    return VecEnv(EpisodeStatistics(env), static.num_envs)
-
-
-def network(env, static, init_gain: float = 1.0) -> Head:
-    """Q(s, ·): a torso and one linear output per action (the gain: the output's orthogonal-init scale)."""
-    actions = env.action_space(env.default_params).n
-    body = torso(static.network, static.hidden_sizes, static.activation, static.layer_norm, static.network_init)
-    return Head(body, actions, gain=init_gain, init_scheme=static.network_init)
-
-
 def optimizer(hp: HParams) -> optax.GradientTransformation:
     return optax.adam(hp.lr, eps=hp.adam_eps)
 
 
-def epsilon(hp, static, env_steps) -> jax.Array:
-    """ε after `env_steps` steps: linear from `epsilon_start` to `epsilon_end` over the first
-    `exploration_fraction` of the budget, then flat (CleanRL's and SB3's schedule)."""
-    duration = hp.exploration_fraction * static.total_env_steps
-    progress = jnp.where(duration > 0, jnp.minimum(env_steps / jnp.maximum(duration, 1.0), 1.0), 1.0)
-    return hp.epsilon_start + (hp.epsilon_end - hp.epsilon_start) * progress
-
-
-def epsilon_greedy(key, q_values: jax.Array, eps) -> jax.Array:
-    """Greedy actions over the last axis, each replaced by a uniformly random one with
-    probability `eps` (independently per leading index, i.e. per env)."""
-    explore_key, action_key = jax.random.split(key)
-    batch = q_values.shape[:-1]
-    explore = jax.random.uniform(explore_key, batch) < eps
-    random_action = jax.random.randint(action_key, batch, 0, q_values.shape[-1])
-    return jnp.where(explore, random_action, jnp.argmax(q_values, axis=-1))
-
-
 def init(key, hp: HParams, static: Static, env, env_params) -> TrainState:
-    venv = vec_env(env, static)
     key, net_key, env_key = jax.random.split(key, 3)
-    obs, env_state = venv.reset(env_key, env_params)
-    params = network(env, static).init(net_key, obs)
+    obs, env_state = common.vec_env(env, static).reset(env_key, env_params)
+    params = common.q_network(env, static).init(net_key, obs)
     example = Transition(
         obs=obs[0],
         action=jnp.zeros((), jnp.int32),
@@ -174,44 +137,8 @@ def init(key, hp: HParams, static: Static, env, env_params) -> TrainState:
         key=key,
         tracker=EpisodeTracker.create(),
         env_steps=jnp.zeros((), jnp.int32),
-        epsilon=epsilon(hp, static, 0),
+        epsilon=common.epsilon(hp, static, 0),
     )
-
-
-def collect(state, hp, static, env, env_params, num_steps: int) -> tuple[Any, Rollout]:
-    """`num_steps` ε-greedy steps in every env with the online network, ε following its schedule.
-
-    Shared with PQN (jaxrl_suite/algos/pqn.py), whose state and hyperparameters carry the same
-    fields this reads: params, env_state, obs, env_steps, key; the ε schedule's three values.
-    """
-    venv = vec_env(env, static)
-    net = network(env, static)
-
-    def step(carry, _):
-        env_state, obs, env_steps, key = carry
-        key, act_key, step_key = jax.random.split(key, 3)
-        eps = epsilon(hp, static, env_steps)
-        action = epsilon_greedy(act_key, net.apply(state.params, obs), eps)
-        next_obs, env_state, reward, terminated, truncated, info = venv.step(
-            step_key, env_state, action, env_params
-        )
-        record = Rollout(
-            obs=obs,
-            action=action,
-            reward=reward,
-            terminated=terminated,
-            done=terminated | truncated,
-            final_obs=info["final_obs"],
-            returned_episode=info["returned_episode"],
-            episode_return=info["episode_return"],
-        )
-        return (env_state, next_obs, env_steps + static.num_envs, key), (record, eps)
-
-    (env_state, obs, env_steps, key), (rollout, eps) = jax.lax.scan(
-        step, (state.env_state, state.obs, state.env_steps, state.key), None, num_steps
-    )
-    state = state.replace(env_state=env_state, obs=obs, env_steps=env_steps, key=key, epsilon=eps[-1])
-    return state, rollout
 
 
 def td_loss(params, target_params, net, batch: Transition, hp: HParams, static: Static):
@@ -236,12 +163,12 @@ def td_loss(params, target_params, net, batch: Transition, hp: HParams, static: 
 
 def update(state: TrainState, hp: HParams, static: Static, env, env_params):
     """One iteration: collect, store, then (after warm-up) one gradient step and a target update."""
-    net = network(env, static)
+    net = common.q_network(env, static)
     tx = optimizer(hp)
-    state, rollout = collect(state, hp, static, env, env_params, static.train_frequency)
+    state, rollout = common.collect_epsilon_greedy(state, net, hp, static, env, env_params, static.train_frequency)
     n = steps_per_iteration(static)
-    flat = jax.tree.map(lambda x: x.reshape((n, *x.shape[2:])), rollout)
-    buffer = state.buffer.add(Transition(flat.obs, flat.action, flat.reward, flat.final_obs, flat.terminated))
+    stored = Transition(rollout.obs, rollout.action, rollout.reward, rollout.final_obs, rollout.terminated)
+    buffer = state.buffer.add(common.flatten_steps(stored))
 
     key, sample_key = jax.random.split(state.key)
     batch = buffer.sample(sample_key, static.batch_size)
@@ -271,30 +198,8 @@ def update(state: TrainState, hp: HParams, static: Static, env, env_params):
     return state, metrics
 
 
-def act(state, obs, key, static, env, env_params, deterministic: bool):
-    """Greedy actions; or, when not deterministic, ε-greedy at the current training ε (shared with PQN)."""
-    if static.network == "mlp":
-        obs = obs.reshape((obs.shape[0], -1))
-    q_values = network(env, static).apply(state.params, obs)
-    if deterministic:
-        return jnp.argmax(q_values, axis=-1)
-    return epsilon_greedy(key, q_values, state.epsilon)
-
-
-def check_network(static, env) -> list[tuple[str, str]]:
-    """The Q-network's settings (shared with PQN)."""
-    errors = []
-    if static.network not in ("mlp", "cnn"):
-        errors.append(("network", f"must be 'mlp' or 'cnn', got {static.network!r}"))
-    if static.network == "cnn" and len(env.observation_space(env.default_params).shape) != 3:
-        errors.append(("network", "'cnn' needs image observations (height, width, channels)"))
-    if static.activation not in ACTIVATIONS:
-        errors.append(("activation", f"must be one of {sorted(ACTIVATIONS)}, got {static.activation!r}"))
-    return errors + check_network_init(static)
-
-
 def check_static(static: Static, env) -> list[tuple[str, str]]:
-    errors = check_network(static, env)
+    errors = common.check_network(static, env)
     n = steps_per_iteration(static)
     if static.batch_size > static.buffer_size:
         errors.append(("batch_size", f"a batch of {static.batch_size} is larger than the buffer (buffer_size = {static.buffer_size})"))
@@ -302,8 +207,7 @@ def check_static(static: Static, env) -> list[tuple[str, str]]:
         errors.append(
             ("buffer_size", f"{static.buffer_size} cannot hold one iteration's num_envs x train_frequency = {n} transitions")
         )
-    if static.total_env_steps < n:
-        errors.append(("total_env_steps", f"{static.total_env_steps} is less than one iteration ({n} env steps)"))
+    errors += common.check_budget(static, n)
     if static.target_update_period < 1:
         errors.append(("target_update_period", f"must be at least 1 env step, got {static.target_update_period}"))
     if static.loss not in ("mse", "huber"):
@@ -348,7 +252,7 @@ DQN = Algorithm(
     HParams=HParams,
     init=init,
     update=update,
-    act=act,
+    act=common.act_q,
     steps_per_iteration=steps_per_iteration,
     action_kinds="discrete",
     description="DQN with a ring replay buffer, ε-greedy, target network (hard or Polyak), optional double DQN",

@@ -21,11 +21,11 @@ with lambda = 1. GRPO has no critic to stand in, so its R_t stops at the cut. AD
 normalisation" as Adkins et al. (2024) name it: PPO+GAE with each minibatch's advantages
 standardised to mean 0 and std 1 (the `normalize_advantages` Static flag, on for ppo_advn only).
 
-The iteration is `ppo.update` itself -- rollout, truncation bootstrapping, clipped surrogate,
-`update_epochs` passes of shuffled minibatches -- given each variant's network, optimiser and
-advantage estimator. What differs from `ppo`:
+The iteration is PPO's (`common.surrogate_update`) -- rollout, truncation bootstrapping, clipped
+surrogate, `update_epochs` passes of shuffled minibatches -- given each variant's network,
+optimiser and advantage estimator. What differs from `ppo`:
 
-* actor and critic each have their own Adam and learning rate (`reinforce.actor_critic_adam`),
+* actor and critic each have their own Adam and learning rate (`common.actor_critic_adam`),
   so the critic's loss needs no weight of its own (vf_coef is fixed at 1: its step is critic_lr);
 * learning rates are constant, not annealed, so a run's learning curve up to step t does not
   depend on its total budget: the fixed-budget and effective-AUC protocols cut curves at B/n;
@@ -47,14 +47,13 @@ import jax
 import jax.numpy as jnp
 from flax import struct
 
-from jaxrl_suite.algos import ppo
-from jaxrl_suite.algos.base import Algorithm, Preset
-from jaxrl_suite.algos.reinforce import actor_critic_adam, clipped_adam
+from jaxrl_suite.algos import common
+from jaxrl_suite.algos.base import Algorithm, Preset, nonnegative, positive, unit_interval
 from jaxrl_suite.networks import ActorCritic
 
 
 @dataclasses.dataclass(frozen=True)
-class Static(ppo.Static):
+class Static(common.SurrogateStatic):  # PPO's, without its two normalisations of the loss
     clip_value_loss: bool = False
     normalize_advantages: bool = False
 
@@ -66,25 +65,25 @@ class AdvnStatic(Static):
 
 @struct.dataclass
 class GRPOHParams:
-    actor_lr: float = 2.5e-4
-    ent_coef: float = 0.01  # Tang & Zhang's tau
-    gamma: float = 0.99
-    clip_eps: float = 0.2
-    max_grad_norm: float = 0.5
-    adam_eps: float = 1e-5
-    # A class attribute, not a field, so neither traced nor tunable: `ppo.loss_fn` weighs the
-    # value loss by it, and with the critic's own optimiser the weight is critic_lr's job.
+    actor_lr: float = positive(2.5e-4)
+    ent_coef: float = nonnegative(0.01)  # Tang & Zhang's tau
+    gamma: float = unit_interval(0.99)
+    clip_eps: float = nonnegative(0.2)
+    max_grad_norm: float = nonnegative(0.5)
+    adam_eps: float = nonnegative(1e-5)
+    # A class attribute, not a field, so neither traced nor tunable: `common.surrogate_loss` weighs
+    # the value loss by it, and with the critic's own optimiser the weight is critic_lr's job.
     vf_coef = 1.0
 
 
 @struct.dataclass
 class VanillaHParams(GRPOHParams):
-    critic_lr: float = 2.5e-4
+    critic_lr: float = positive(2.5e-4)
 
 
 @struct.dataclass
 class GAEHParams(VanillaHParams):
-    gae_lambda: float = 0.95
+    gae_lambda: float = unit_interval(0.95)
 
 
 class PolicyOnly(ActorCritic):
@@ -101,48 +100,45 @@ class PolicyOnly(ActorCritic):
 
 
 def policy_only_network(env, static) -> PolicyOnly:
-    net = ppo.network(env, static)
+    net = common.actor_critic(env, static)
     fields = ("action_dim", "discrete", "network", "hidden_sizes", "activation", "layer_norm", "init_scheme")
     return PolicyOnly(**{name: getattr(net, name) for name in fields})
 
 
-def monte_carlo_advantages(traj: ppo.Transition, next_value: jax.Array, hp) -> tuple[jax.Array, jax.Array]:
+def monte_carlo_advantages(traj: common.Rollout, next_value: jax.Array, hp) -> tuple[jax.Array, jax.Array]:
     """Vanilla PPO: A_t = R_t - V(s_t), value target R_t (GAE with lambda = 1)."""
-    return ppo.gae(traj, next_value, hp.gamma, 1.0)
+    return common.gae(traj, traj.extras.value, next_value, hp.gamma, 1.0)
 
 
-def group_advantages(traj: ppo.Transition, next_value: jax.Array, hp) -> tuple[jax.Array, jax.Array]:
+def group_advantages(traj: common.Rollout, next_value: jax.Array, hp) -> tuple[jax.Array, jax.Array]:
     """GRPO: A_t = (R_t - mean R) / std R over the whole batch (all envs and steps).
 
     With no critic, the values in `traj` and `next_value` are 0, and GAE with lambda = 1 is the
     discounted sum of the rewards to the episode's end or the rollout's end. No value targets.
     """
-    returns, _ = ppo.gae(traj, next_value, hp.gamma, 1.0)
-    return ppo.standardize(returns), jnp.zeros_like(returns)
+    returns, _ = common.gae(traj, traj.extras.value, next_value, hp.gamma, 1.0)
+    return common.standardize(returns), jnp.zeros_like(returns)
 
 
-def _variant(name, HParams, static_cls, advantages_fn, critic: bool, description: str, presets) -> Algorithm:
-    """An Algorithm whose iteration is `ppo.update` with this variant's pieces."""
+def _variant(name, HParams, static_cls, advantages, critic: bool, description: str, presets) -> Algorithm:
+    """A variant: PPO's iteration (`common.surrogate_update`) with the clipped surrogate, this
+    variant's advantage estimator, and with (`critic`) or without a critic."""
 
     def network(env, static):
-        return ppo.network(env, static) if critic else policy_only_network(env, static)
+        return common.actor_critic(env, static) if critic else policy_only_network(env, static)
 
     def optimizer(hp):
-        return actor_critic_adam(hp) if critic else clipped_adam(hp.actor_lr, hp)
+        return common.actor_critic_adam(hp) if critic else common.clipped_adam(hp.actor_lr, hp)
 
     def init(key, hp, static, env, env_params):
-        return ppo.init_state(key, static, env, env_params, network(env, static), optimizer(hp))
+        return common.init_actor_critic(key, static, env, env_params, network(env, static), optimizer(hp))
 
     def update(state, hp, static, env, env_params):
-        net, tx = network(env, static), optimizer(hp)
-        return ppo.update(state, hp, static, env, env_params, net=net, tx=tx, advantages_fn=advantages_fn)
-
-    def act(state, obs, key, static, env, env_params, deterministic, action_mask=None):
-        net = network(env, static)
-        return ppo.act(state, obs, key, static, env, env_params, deterministic, net=net, action_mask=action_mask)
+        return common.surrogate_update(state, hp, static, env, env_params, net=network(env, static), tx=optimizer(hp),
+                                       objective=common.clipped_surrogate, advantages=advantages)
 
     def check_static(static, env):
-        errors = ppo.check_static(static, env)
+        errors = common.check_surrogate_static(static, env)
         if not critic and static.clip_value_loss:
             errors.append(("clip_value_loss", f"{name} has no critic, so there is no value loss to clip"))
         return errors
@@ -153,8 +149,8 @@ def _variant(name, HParams, static_cls, advantages_fn, critic: bool, description
         HParams=HParams,
         init=init,
         update=update,
-        act=act,
-        steps_per_iteration=ppo.steps_per_iteration,
+        act=common.act_actor_critic,  # applies only the actor, so GRPO's critic-less parameters serve
+        steps_per_iteration=common.rollout_steps,
         action_kinds="both",
         description=description,
         presets=presets,
@@ -190,12 +186,12 @@ def _presets(HParams) -> dict[str, Preset]:
 
 
 PPO_GAE = _variant(
-    "ppo_gae", GAEHParams, Static, ppo.gae_advantages, critic=True,
+    "ppo_gae", GAEHParams, Static, common.gae_advantages, critic=True,
     description="PPO+GAE with separate actor and critic learning rates (Tang & Zhang 2026)",
     presets=_presets(GAEHParams),
 )
 PPO_ADVN = _variant(
-    "ppo_advn", GAEHParams, AdvnStatic, ppo.gae_advantages, critic=True,
+    "ppo_advn", GAEHParams, AdvnStatic, common.gae_advantages, critic=True,
     description="PPO+GAE with advantages standardised per minibatch (Adkins et al. 2024's ADVN)",
     presets=_presets(GAEHParams),
 )

@@ -27,11 +27,13 @@ init with gain √2 on every layer, MSE loss; published 495.13 ± 6.89 at 500k s
 except that the rate moves at every gradient step unless `lr_decay_every = "iteration"` (as the
 presets set: CleanRL holds it for a whole iteration). One departure, a correction: CleanRL
 treats truncation as termination. Its Q(λ) recursion cuts the trace at episode ends as ours
-does (since CleanRL PR #494, the version benchmarked). purejaxql, the authors' code, starts from flax's default init instead
-(`network_init = "lecun_normal"`) and decays the rate at every gradient step.
+does (since CleanRL PR #494, the version benchmarked). purejaxql, the authors' code, starts
+from flax's default init instead (`network_init = "lecun_normal"`) and decays the rate at every
+gradient step.
 
-The ε-greedy rollout, the Q-network and `act` are DQN's (jaxrl_suite/algos/dqn.py): the two
-algorithms differ only in how they turn a rollout into gradient steps.
+The ε-greedy rollout, the Q-network and `act` are DQN's too (`common.collect_epsilon_greedy`,
+`common.q_network`, `common.act_q`): the two algorithms differ only in how they turn a rollout
+into gradient steps.
 """
 
 from __future__ import annotations
@@ -45,9 +47,16 @@ import numpy as np
 import optax
 from flax import struct
 
-from jaxrl_suite.algos import dqn
-from jaxrl_suite.algos.base import Algorithm, EpisodeTracker, Preset, episode_metrics
-from jaxrl_suite.algos.dqn import Rollout, act, check_network, collect, epsilon, vec_env
+from jaxrl_suite.algos import common
+from jaxrl_suite.algos.base import (
+    Algorithm,
+    EpisodeTracker,
+    Preset,
+    episode_metrics,
+    nonnegative,
+    positive,
+    unit_interval,
+)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -67,16 +76,16 @@ class Static:
 
 @struct.dataclass
 class HParams:
-    lr: float = 2.5e-4
-    lr_final_ratio: float = 0.0
-    lr_decay_fraction: float = 1.0
-    gamma: float = 0.99
-    q_lambda: float = 0.65
-    epsilon_start: float = 1.0
-    epsilon_end: float = 0.05
-    exploration_fraction: float = 0.5
-    max_grad_norm: float = 10.0
-    adam_eps: float = 1e-8
+    lr: float = positive(2.5e-4)
+    lr_final_ratio: float = nonnegative(0.0)
+    lr_decay_fraction: float = unit_interval(1.0)
+    gamma: float = unit_interval(0.99)
+    q_lambda: float = unit_interval(0.65)
+    epsilon_start: float = unit_interval(1.0)
+    epsilon_end: float = unit_interval(0.05)
+    exploration_fraction: float = nonnegative(0.5)
+    max_grad_norm: float = nonnegative(10.0)
+    adam_eps: float = nonnegative(1e-8)
 
 
 @struct.dataclass
@@ -91,41 +100,19 @@ class TrainState:
     epsilon: jax.Array  # the exploration rate of the latest step; `act` samples with it
 
 
-def steps_per_iteration(static: Static) -> int:
-    return static.num_envs * static.num_steps
-
-
 def network(env, static: Static):
     """Q(s, ·) as in DQN, initialised with gain √2 on the output layer too, as CleanRL's PQN is."""
-    return dqn.network(env, static, init_gain=float(np.sqrt(2)))
-
-
-def lr_schedule(hp: HParams, static: Static):
-    """The learning rate after `count` gradient steps: linear from `lr` to `lr * lr_final_ratio` over
-    the first `lr_decay_fraction` of them, then flat; held for whole iterations with
-    `lr_decay_every = "iteration"`."""
-    updates_per_iteration = static.update_epochs * static.num_minibatches
-    total_updates = (static.total_env_steps // steps_per_iteration(static)) * updates_per_iteration
-    decay_updates = jnp.maximum(hp.lr_decay_fraction * total_updates, 1.0)
-
-    def schedule(count):
-        if static.lr_decay_every == "iteration":
-            # CleanRL sets the rate once per iteration and holds it for its epochs.
-            count = count // updates_per_iteration * updates_per_iteration
-        progress = jnp.minimum(count / decay_updates, 1.0)
-        return hp.lr * (1.0 - progress * (1.0 - hp.lr_final_ratio))
-
-    return schedule
+    return common.q_network(env, static, init_gain=float(np.sqrt(2)))
 
 
 def optimizer(hp: HParams, static: Static) -> optax.GradientTransformation:
-    schedule = lr_schedule(hp, static)
-    return optax.chain(optax.clip_by_global_norm(hp.max_grad_norm), optax.radam(schedule, eps=hp.adam_eps))
+    lr = common.annealed_lr(hp, static)
+    return optax.chain(optax.clip_by_global_norm(hp.max_grad_norm), optax.radam(lr, eps=hp.adam_eps))
 
 
 def init(key, hp: HParams, static: Static, env, env_params) -> TrainState:
     key, net_key, env_key = jax.random.split(key, 3)
-    obs, env_state = vec_env(env, static).reset(env_key, env_params)
+    obs, env_state = common.vec_env(env, static).reset(env_key, env_params)
     params = network(env, static).init(net_key, obs)
     return TrainState(
         params=params,
@@ -135,11 +122,11 @@ def init(key, hp: HParams, static: Static, env, env_params) -> TrainState:
         key=key,
         tracker=EpisodeTracker.create(),
         env_steps=jnp.zeros((), jnp.int32),
-        epsilon=epsilon(hp, static, 0),
+        epsilon=common.epsilon(hp, static, 0),
     )
 
 
-def q_lambda_returns(traj: Rollout, next_q: jax.Array, gamma, q_lambda) -> jax.Array:
+def q_lambda_returns(traj: common.Rollout, next_q: jax.Array, gamma, q_lambda) -> jax.Array:
     """Peng's Q(λ) returns, time-major; `next_q[t]` is max_a Q(final_obs[t], a)."""
     not_terminated = 1.0 - traj.terminated.astype(jnp.float32)
     continues = 1.0 - traj.done.astype(jnp.float32)
@@ -168,27 +155,16 @@ def update(state: TrainState, hp: HParams, static: Static, env, env_params):
     """One iteration: collect a rollout, then `update_epochs` x `num_minibatches` gradient steps."""
     net = network(env, static)
     tx = optimizer(hp, static)
-    state, traj = collect(state, hp, static, env, env_params, static.num_steps)
+    state, traj = common.collect_epsilon_greedy(state, net, hp, static, env, env_params, static.num_steps)
 
     next_q = jnp.max(net.apply(state.params, traj.final_obs), axis=-1)
     targets = q_lambda_returns(traj, next_q, hp.gamma, hp.q_lambda)
-    batch_size = steps_per_iteration(static)
-    flat = jax.tree.map(lambda x: x.reshape((batch_size, *x.shape[2:])), (traj.obs, traj.action, targets))
-
-    def minibatch_step(carry, minibatch):
-        params, opt_state = carry
-        (loss, q_mean), grads = jax.value_and_grad(loss_fn, has_aux=True)(params, net, minibatch)
-        updates, opt_state = tx.update(grads, opt_state, params)
-        return (optax.apply_updates(params, updates), opt_state), (loss, q_mean)
-
-    def epoch(carry, key):
-        order = jax.random.permutation(key, batch_size)
-        minibatches = jax.tree.map(lambda x: x[order].reshape((static.num_minibatches, -1, *x.shape[1:])), flat)
-        return jax.lax.scan(minibatch_step, carry, minibatches)
 
     key, epoch_key = jax.random.split(state.key)
-    (params, opt_state), (loss, q_mean) = jax.lax.scan(
-        epoch, (state.params, state.opt_state), jax.random.split(epoch_key, static.update_epochs)
+    batch = common.flatten_steps((traj.obs, traj.action, targets))
+    (params, opt_state), (loss, q_mean) = common.minibatch_epochs(
+        epoch_key, state.params, state.opt_state, batch, lambda params, minibatch: loss_fn(params, net, minibatch), tx,
+        static.update_epochs, static.num_minibatches,
     )
     tracker = state.tracker.record(traj.returned_episode, traj.episode_return)
     state = state.replace(params=params, opt_state=opt_state, key=key, tracker=tracker)
@@ -198,17 +174,9 @@ def update(state: TrainState, hp: HParams, static: Static, env, env_params):
 
 
 def check_static(static: Static, env) -> list[tuple[str, str]]:
-    errors = check_network(static, env)
-    batch = steps_per_iteration(static)
-    if static.num_minibatches < 1 or batch % static.num_minibatches:
-        errors.append(
-            ("num_minibatches", f"num_envs x num_steps = {batch} is not divisible by num_minibatches = {static.num_minibatches}")
-        )
-    if static.total_env_steps < batch:
-        errors.append(("total_env_steps", f"{static.total_env_steps} is less than one iteration ({batch} env steps)"))
-    if static.lr_decay_every not in ("update", "iteration"):
-        errors.append(("lr_decay_every", f"must be 'update' or 'iteration', got {static.lr_decay_every!r}"))
-    return errors
+    batch = common.rollout_steps(static)
+    errors = common.check_network(static, env) + common.check_minibatches(static, batch)
+    return errors + common.check_budget(static, batch) + common.check_lr_decay_every(static)
 
 
 CLEANRL = (
@@ -233,8 +201,8 @@ PQN = Algorithm(
     HParams=HParams,
     init=init,
     update=update,
-    act=act,
-    steps_per_iteration=steps_per_iteration,
+    act=common.act_q,
+    steps_per_iteration=common.rollout_steps,
     action_kinds="discrete",
     description="PQN: parallel-env Q(λ) with a LayerNorm Q-network, no replay buffer or target network",
     presets=PRESETS,

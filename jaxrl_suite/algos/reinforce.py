@@ -20,7 +20,7 @@ episodes that end inside the rollout would throw away the steps of every episode
 long ones, so the gradient would favour what short episodes do, the opposite of what CartPole
 rewards. Bootstrapping at the cut keeps every step, is what truncation needs anyway (a time
 limit is not a terminal state), and touches few steps when `num_steps` is long compared with an
-episode. (G_t - b(s_t) is then GAE with lambda = 1, computed by `ppo.gae`.)
+episode. (G_t - b(s_t) is then GAE with lambda = 1, computed by `common.gae`.)
 
 Defaults are the suite's own -- REINFORCE has no canonical deep-RL configuration: 4 envs x 256
 steps per update, actor lr 1e-3, critic lr 1e-2, gamma 0.99, no entropy bonus, max grad norm
@@ -28,62 +28,54 @@ steps per update, actor lr 1e-3, critic lr 1e-2, gamma 0.99, no entropy bonus, m
 CartPole-v1 at 500k steps from a grid of actor lr {3e-4, 1e-3, 3e-3} x critic lr {1e-3, 1e-2} x
 rollouts {4 x 256, 8 x 64} on two tuning seeds (0, 1), where every 4 x 256 configuration with
 critic lr 1e-2 reached 494-500; benchmarks/reinforce_cartpole.toml reports them on held-out
-seeds. The iteration is A2C's (`a2c.policy_gradient_step`) with these optimisers and lambda = 1.
+seeds. The iteration is A2C's (`common.policy_gradient_update`) with these optimisers and lambda = 1.
 """
 
 from __future__ import annotations
 
 import dataclasses
 
-import optax
 from flax import struct
 
-from jaxrl_suite.algos import a2c, ppo
-from jaxrl_suite.algos.base import Preset
+from jaxrl_suite.algos import common
+from jaxrl_suite.algos.base import Algorithm, Preset, nonnegative, positive, unit_interval
 
 
 @dataclasses.dataclass(frozen=True)
-class Static(a2c.Static):
+class Static:
+    total_env_steps: int = 500_000
     num_envs: int = 4
     num_steps: int = 256  # long rollouts: most returns are then true Monte-Carlo returns
+    network: str = "mlp"  # "mlp" or "cnn" (MinAtar)
+    hidden_sizes: tuple[int, ...] = (64, 64)
+    activation: str = "tanh"
+    layer_norm: bool = False
+    network_init: str = "orthogonal"  # a scheme of networks.INITIALIZERS
+    normalize_obs: bool = False
+    normalize_reward: bool = False
 
 
 @struct.dataclass
 class HParams:
-    actor_lr: float = 1e-3
-    critic_lr: float = 1e-2
-    gamma: float = 0.99
-    ent_coef: float = 0.0
-    max_grad_norm: float = 0.5
-    adam_eps: float = 1e-5
+    actor_lr: float = positive(1e-3)
+    critic_lr: float = positive(1e-2)
+    gamma: float = unit_interval(0.99)
+    ent_coef: float = nonnegative(0.0)
+    max_grad_norm: float = nonnegative(0.5)
+    adam_eps: float = nonnegative(1e-5)
 
 
-def clipped_adam(lr, hp) -> optax.GradientTransformation:
-    """Adam with learning rate `lr`, after clipping the gradient's global norm to `hp.max_grad_norm`."""
-    return optax.chain(optax.clip_by_global_norm(hp.max_grad_norm), optax.adam(lr, eps=hp.adam_eps))
+def init(key, hp: HParams, static: Static, env, env_params) -> common.ActorCriticState:
+    net, tx = common.actor_critic(env, static), common.actor_critic_adam(hp)
+    return common.init_actor_critic(key, static, env, env_params, net, tx)
 
 
-def actor_critic_adam(hp) -> optax.GradientTransformation:
-    """One clipped Adam for the actor (`hp.actor_lr`) and another for the critic (`hp.critic_lr`).
-
-    The actor-critic's parameters are {"params": {"actor": ..., "critic": ...}}; each subtree is
-    routed to the optimiser of its name, so neither network's gradients scale the other's step.
-    """
-    return optax.multi_transform(
-        {"actor": clipped_adam(hp.actor_lr, hp), "critic": clipped_adam(hp.critic_lr, hp)},
-        lambda params: {"params": {name: name for name in params["params"]}},
-    )
-
-
-def init(key, hp: HParams, static: Static, env, env_params) -> ppo.TrainState:
-    return ppo.init_state(key, static, env, env_params, ppo.network(env, static), actor_critic_adam(hp))
-
-
-def update(state: ppo.TrainState, hp: HParams, static: Static, env, env_params):
-    """One iteration: collect a rollout, take one step of each optimiser on it."""
+def update(state: common.ActorCriticState, hp: HParams, static: Static, env, env_params):
+    """One iteration: collect a rollout, take one step of each optimiser (`common.actor_critic_adam`) on it."""
     # vf_coef 0.5 makes the baseline's gradient (b - G) grad b, least squares' own; with its own
     # Adam the weight hardly matters (Adam is invariant to the gradient's scale).
-    return a2c.policy_gradient_step(state, hp, static, env, env_params, actor_critic_adam(hp), 1.0, 0.5)
+    return common.policy_gradient_update(state, hp, static, env, env_params, tx=common.actor_critic_adam(hp),
+                                         gae_lambda=1.0, vf_coef=0.5)
 
 
 SUITE = (
@@ -98,13 +90,16 @@ PRESETS = {
     ),
 }
 
-REINFORCE = dataclasses.replace(
-    a2c.A2C,
+REINFORCE = Algorithm(
     name="reinforce",
     Static=Static,
     HParams=HParams,
     init=init,
     update=update,
+    act=common.act_actor_critic,
+    steps_per_iteration=common.rollout_steps,
+    action_kinds="both",
     description="REINFORCE with a learned baseline: Monte-Carlo returns over the rollout, separate actor/critic Adam",
     presets=PRESETS,
+    check_static=common.check_rollout_static,
 )

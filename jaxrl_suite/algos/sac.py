@@ -52,10 +52,20 @@ import optax
 from flax import struct
 
 from jaxrl_suite import distributions as D
-from jaxrl_suite.algos.base import Algorithm, EpisodeTracker, Preset, ReplayBuffer, episode_metrics
+from jaxrl_suite.algos import common
+from jaxrl_suite.algos.base import (
+    Algorithm,
+    EpisodeTracker,
+    Preset,
+    ReplayBuffer,
+    episode_metrics,
+    hparam,
+    nonnegative,
+    positive,
+    unit_interval,
+)
 from jaxrl_suite.envs.core import Box
-from jaxrl_suite.envs.wrappers import EpisodeStatistics, FlattenObservation, VecEnv
-from jaxrl_suite.networks import ACTIVATIONS, check_network_init, layer_init
+from jaxrl_suite.networks import ACTIVATIONS, layer_init
 
 
 @dataclasses.dataclass(frozen=True)
@@ -77,13 +87,14 @@ class Static:
 
 @struct.dataclass
 class HParams:
-    actor_lr: float = 3e-4
-    critic_lr: float = 3e-4
-    alpha_lr: float = 3e-4
-    gamma: float = 0.99
-    tau: float = 0.005
-    alpha: float = 1.0  # the initial temperature (autotune) or the fixed one
-    target_entropy_per_dim: float = -1.0  # target entropy = this x |A| (the paper's -|A|)
+    actor_lr: float = positive(3e-4)
+    critic_lr: float = positive(3e-4)
+    alpha_lr: float = positive(3e-4)
+    gamma: float = unit_interval(0.99)
+    tau: float = unit_interval(0.005)
+    # The initial temperature (autotune: > 0, it is learnt as log alpha) or the fixed one (>= 0).
+    alpha: float = nonnegative(1.0)
+    target_entropy_per_dim: float = hparam(-1.0)  # target entropy = this x |A| (the paper's -|A|)
 
 
 # The policy's log standard deviation is squashed smoothly into this range (as SpinningUp and
@@ -231,13 +242,6 @@ def steps_per_iteration(static: Static) -> int:
     return static.num_envs * static.num_steps
 
 
-def vec_env(env, static: Static):
-    """The vectorised, wrapped environment the algorithm trains on."""
-    if len(env.observation_space(env.default_params).shape) > 1:
-        env = FlattenObservation(env)
-    return VecEnv(EpisodeStatistics(env), static.num_envs)
-
-
 def to_env_action(unit_action, env, env_params):
     """Map actions from the unit box onto the env's Box bounds."""
     space = env.action_space(env_params)
@@ -253,6 +257,11 @@ def optimizers(hp: HParams):
 
 def temperature(learner: Learner, hp: HParams, static: Static) -> jax.Array:
     return jnp.exp(learner.log_alpha) if static.autotune else hp.alpha
+
+
+def vec_env(env, static: Static):
+    """The vectorised, wrapped environment; no action clipping: actions are mapped into the bounds."""
+    return common.vec_env(env, static, clip_actions=False)
 
 
 def init(key, hp: HParams, static: Static, env, env_params) -> TrainState:
@@ -295,33 +304,29 @@ def init(key, hp: HParams, static: Static, env, env_params) -> TrainState:
 
 
 def collect(state: TrainState, static: Static, env, env_params):
-    """`num_steps` steps in every env; returns the transitions and the finished episodes."""
-    venv = vec_env(env, static)
+    """`num_steps` steps in every env: uniformly random actions for the first `learning_starts`
+    env steps, then samples of the policy. The rollout's extras are the unit-box actions."""
     actor_net, _ = networks(env, static)
 
-    def step(carry, _):
-        env_state, obs, key, env_steps = carry
-        key, policy_key, random_key, step_key = jax.random.split(key, 4)
+    def policy(keys, obs, t, action_mask):  # continuous actions: never masked
+        policy_key, random_key = keys
         policy_action, _ = squashed_sample(policy_key, *actor_net.apply(state.learner.actor, obs))
         random_action = jax.random.uniform(random_key, policy_action.shape, minval=-1.0, maxval=1.0)
+        env_steps = state.env_steps + t * static.num_envs
         action = jnp.where(env_steps < static.learning_starts, random_action, policy_action)
-        next_obs, env_state, reward, terminated, truncated, info = venv.step(
-            step_key, env_state, to_env_action(action, env, env_params), env_params
-        )
-        transition = Transition(obs, action, reward, info["final_obs"], terminated.astype(jnp.float32))
-        episodes = (info["returned_episode"], info["episode_return"])
-        return (env_state, next_obs, key, env_steps + static.num_envs), (transition, episodes)
+        return to_env_action(action, env, env_params), action
 
-    carry = (state.env_state, state.obs, state.key, state.env_steps)
-    (env_state, obs, key, env_steps), (traj, episodes) = jax.lax.scan(step, carry, None, static.num_steps)
-    state = state.replace(env_state=env_state, obs=obs, key=key, env_steps=env_steps)
-    return state, traj, episodes
+    state, traj = common.rollout(state, policy, static.num_steps, static, env, env_params, policy_keys=2,
+                                 clip_actions=False)
+    state = state.replace(env_steps=state.env_steps + static.num_steps * static.num_envs)
+    transitions = Transition(traj.obs, traj.extras, traj.reward, traj.final_obs, traj.terminated.astype(jnp.float32))
+    return state, transitions, (traj.returned_episode, traj.episode_return)
 
 
 def act(state: TrainState, obs, key, static: Static, env, env_params, deterministic: bool):
     """Env actions for a batch of raw observations: tanh(mean) when deterministic, else a sample."""
     actor_net, _ = networks(env, static)
-    mean, log_std = actor_net.apply(state.learner.actor, obs.reshape((obs.shape[0], -1)))
+    mean, log_std = actor_net.apply(state.learner.actor, common.policy_observations(obs, static, env, state.env_state))
     unit_action = jnp.tanh(mean) if deterministic else squashed_sample(key, mean, log_std)[0]
     return to_env_action(unit_action, env, env_params)
 
@@ -418,8 +423,7 @@ LEARNING_STATS = ("q_loss", "q_value", "actor_loss", "entropy")
 def update(state: TrainState, hp: HParams, static: Static, env, env_params):
     """One iteration: collect `steps_per_iteration` env steps, then learn if the warm-up is over."""
     state, traj, (returned, episode_return) = collect(state, static, env, env_params)
-    flat = jax.tree.map(lambda x: x.reshape((steps_per_iteration(static), *x.shape[2:])), traj)
-    buffer = state.buffer.add(flat)
+    buffer = state.buffer.add(common.flatten_steps(traj))
     key, learn_key = jax.random.split(state.key)
 
     def warming_up():
@@ -459,9 +463,14 @@ def check_static(static: Static, env) -> list[tuple[str, str]]:
         errors.append(("learning_starts", f"{static.learning_starts} is not below total_env_steps = {static.total_env_steps}: nothing would be learned"))
     if static.learning_starts < 0:
         errors.append(("learning_starts", f"must be >= 0, got {static.learning_starts}"))
-    if static.activation not in ACTIVATIONS:
-        errors.append(("activation", f"must be one of {sorted(ACTIVATIONS)}, got {static.activation!r}"))
-    return errors + check_network_init(static)
+    return errors + common.check_network(static, env)
+
+
+def check_hparams(hparams, static: Static) -> list[tuple[str, str]]:
+    if static.autotune and hparams["alpha"] <= 0:
+        alpha = hparams["alpha"]
+        return [("alpha", f"with autotune the temperature is learnt as log alpha, so it must start > 0, got {alpha}")]
+    return []
 
 
 # ---------------------------------------------------------------------------------------------
@@ -520,4 +529,5 @@ SAC = Algorithm(
     description="Soft Actor-Critic with twin Q, tanh-Gaussian policy and automatic temperature (Haarnoja et al. 2018b)",
     presets=PRESETS,
     check_static=check_static,
+    check_hparams=check_hparams,
 )

@@ -22,6 +22,7 @@ import importlib.resources
 import io
 import math
 import tomllib
+import zlib
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
@@ -119,8 +120,10 @@ class ColumnMapping:
                 spec = tomllib.load(f)
         except FileNotFoundError:
             raise ExternalDataError(f"{path}: mapping file not found") from None
-        except tomllib.TOMLDecodeError as err:
+        except (tomllib.TOMLDecodeError, UnicodeDecodeError) as err:
             raise ExternalDataError(f"{path}: not valid TOML ({err})") from None
+        except OSError as err:  # a directory, an unreadable file
+            raise ExternalDataError(f"{path}: cannot read the mapping file ({_reason(err)})") from None
         return cls.from_dict(spec)
 
     def roles(self) -> list[tuple[str, str]]:
@@ -285,10 +288,21 @@ def read_external_csv(path: str | Path, mapping: ColumnMapping | Mapping) -> Ext
     path = Path(path)
     source = str(path)
     try:
-        handle = _open_text(path)
+        return _read_records(path, mapping, source)
     except FileNotFoundError:
         raise ExternalDataError(f"{source}: file not found") from None
-    with handle:
+    except UnicodeDecodeError as err:
+        raise ExternalDataError(f"{source}: not UTF-8 text ({err})") from None
+    except (OSError, EOFError, zlib.error, csv.Error) as err:  # a directory, a damaged .gz, an unreadable file
+        raise ExternalDataError(f"{source}: cannot read the table ({_reason(err)})") from None
+
+
+def _reason(error: BaseException) -> str:
+    return getattr(error, "strerror", None) or str(error) or type(error).__name__
+
+
+def _read_records(path: Path, mapping: ColumnMapping, source: str) -> ExternalTable:
+    with _open_text(path) as handle:
         reader = csv.reader(handle)
         header = next(reader, None)
         if not header:
