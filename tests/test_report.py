@@ -16,7 +16,7 @@ import pyarrow as pa
 import pytest
 
 from jaxrl_suite import cli, report, results
-from jaxrl_suite.evaluation import aggregates, bootstrap, external, normalization, sensitivity, tuning
+from jaxrl_suite.evaluation import aggregates, bootstrap, external, normalization, sample_complexity, sensitivity, tuning
 
 ANCHORED_ENVS = ("gymnax/Acrobot-v1", "gymnax/CartPole-v1")  # sorted, as the report orders them
 TUNE_SEEDS = (0, 1, 2)
@@ -212,8 +212,8 @@ def test_sample_complexity_matches_both_modes(markdown, env_index):
     for algo in LRS:
         curves = _raw_tuning_curves(algo, env_index)
         # `zhang` mode pools the algorithm's own grid, as the authors' scripts do (one algorithm per pool).
-        zhang = tuning.effective_sample_complexity(curves, CHECKPOINT_STEPS, mode="zhang")
-        censored = tuning.effective_sample_complexity(
+        zhang = sample_complexity.effective_sample_complexity(curves, CHECKPOINT_STEPS, mode="zhang")
+        censored = sample_complexity.effective_sample_complexity(
             curves, CHECKPOINT_STEPS, threshold=normalization.load_anchors()[env].threshold)
         row = next(line for line in section.splitlines() if line.startswith(f"| {algo} | {env} |"))
         for result in (censored, zhang):
