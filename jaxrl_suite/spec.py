@@ -190,18 +190,9 @@ def parse_spec(raw: Mapping[str, Any], *, scale: float = 1.0) -> StudySpec:
     if not isinstance(references, list):
         raise SpecError("references", "must be an array of tables ([[references]])")
     references = tuple(_reference(r, f"references[{i}]", envs, labels) for i, r in enumerate(references))
-    return StudySpec(
-        name=name,
-        description=str(raw.get("description", "")),
-        envs=envs,
-        total_env_steps=total,
-        tuning_seeds=tuple(tuning),
-        test_seeds=tuple(test),
-        evaluation=evaluation,
-        algorithms=parsed,
-        references=references,
-        raw=dict(raw),
-    )
+    return StudySpec(name=name, description=str(raw.get("description", "")), envs=envs, total_env_steps=total,
+                     tuning_seeds=tuple(tuning), test_seeds=tuple(test), evaluation=evaluation,
+                     algorithms=parsed, references=references, raw=dict(raw))
 
 
 SMOKE_NOTE = "SMOKE RUN (--smoke: first configuration and one seed per program, short evaluation)"
