@@ -95,7 +95,7 @@ class StudyCheckpoints:
     # -- opening -----------------------------------------------------------------------------
 
     @classmethod
-    def start(cls, directory: Path, spec: Mapping[str, Any], digest: str) -> "StudyCheckpoints":
+    def start(cls, directory: Path, spec: Mapping[str, Any], digest: str) -> StudyCheckpoints:
         """A fresh checkpoint directory; refuses to touch an existing one (it may be resumable)."""
         if directory.exists() or directory.is_symlink():
             if _is_primary() and directory.is_dir():
@@ -120,7 +120,7 @@ class StudyCheckpoints:
         return cls(directory, lock)
 
     @classmethod
-    def resume(cls, directory: Path, spec: Mapping[str, Any]) -> "StudyCheckpoints":
+    def resume(cls, directory: Path, spec: Mapping[str, Any]) -> StudyCheckpoints:
         """The checkpoint directory of an earlier run of the same spec, checked before anything is read."""
         if not directory.is_dir():
             raise CheckpointError(f"nothing to resume: no checkpoint directory at {directory} (run without --resume to start)")

@@ -104,7 +104,7 @@ def environment_record() -> dict[str, Any]:
         "devices": [f"{d.platform}:{d.device_kind}" for d in jax.devices()],
         "host": {"platform": platform.platform(), "processor": platform.machine(), "cpu_count": os.cpu_count()},
         "python": platform.python_version(),
-        "written_at": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+        "written_at": _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"),
     }
 
 

@@ -61,7 +61,7 @@ class StudyOutcome:
     table: Any
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def environment(env_id: str):
     """One environment object per id: environments are immutable, and reusing the object lets
     the runner reuse compiled programs across studies in one process."""
@@ -231,7 +231,7 @@ class _StudySaver:
             raise ValueError(f"checkpoint_every must be >= 1, got {every}")
         self.store, self.every, self.started = store, every, list(started)
 
-    def for_group(self, index: int) -> "_GroupSaver":
+    def for_group(self, index: int) -> _GroupSaver:
         return _GroupSaver(self, index, self.every)
 
     def save(self, index: int, progress: GroupProgress) -> None:

@@ -8,12 +8,12 @@ import csv
 
 import numpy as np
 import pytest
+from study_fixtures import BENCHMARKS, BRAX_ENVS, shrunk
 
 from jaxrl_suite import results as R
 from jaxrl_suite.cli import main
 from jaxrl_suite.spec import SMOKE_NOTE, load_spec
 from jaxrl_suite.study import plan
-from study_fixtures import BENCHMARKS, BRAX_ENVS, shrunk
 
 # spec, its full size (groups, runs), the --scale of its CPU smoke run (one iteration), changes
 REPRODUCTIONS = [

@@ -16,7 +16,15 @@ import pyarrow as pa
 import pytest
 
 from jaxrl_suite import cli, report, results
-from jaxrl_suite.evaluation import aggregates, bootstrap, external, normalization, sample_complexity, sensitivity, tuning
+from jaxrl_suite.evaluation import (
+    aggregates,
+    bootstrap,
+    external,
+    normalization,
+    sample_complexity,
+    sensitivity,
+    tuning,
+)
 
 ANCHORED_ENVS = ("gymnax/Acrobot-v1", "gymnax/CartPole-v1")  # sorted, as the report orders them
 TUNE_SEEDS = (0, 1, 2)

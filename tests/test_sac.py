@@ -8,6 +8,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
+from jaxrl_suite.envs import Box, Wrapper, make
 
 from jaxrl_suite.algos.base import ReplayBuffer
 from jaxrl_suite.algos.sac import (
@@ -20,7 +21,6 @@ from jaxrl_suite.algos.sac import (
     squashed_log_prob,
     squashed_sample,
 )
-from jaxrl_suite.envs import Box, Wrapper, make
 from jaxrl_suite.runner import EvalSettings, Group, Run, programs, run_group, segment_iterations, train
 
 SMALL = Static(

@@ -34,8 +34,6 @@ from jaxrl_suite.evaluation.bootstrap import (
     stream_rng,
 )
 
-
-
 # --- checked inputs --------------------------------------------------------------------
 
 

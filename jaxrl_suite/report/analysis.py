@@ -17,8 +17,8 @@ import numpy as np
 
 from jaxrl_suite.evaluation import aggregates, bootstrap, normalization, sample_complexity, sensitivity, tuning
 from jaxrl_suite.evaluation.bootstrap import IntervalEstimate
-from jaxrl_suite.evaluation.sensitivity import SensitivityEstimate
 from jaxrl_suite.evaluation.sample_complexity import SampleComplexityEstimate
+from jaxrl_suite.evaluation.sensitivity import SensitivityEstimate
 from jaxrl_suite.report.scores import (
     Panel,
     Scale,
