@@ -31,7 +31,8 @@ def test_reproduction_spec_plans_in_full_and_smoke_runs_every_program(name, grou
     assert (len(full), sum(len(g.runs) for g in full)) == (groups, runs)
 
     spec_file = shrunk(name, tmp_path, changes)
-    assert main(["reproduce", str(spec_file), "--scale", scale, "--smoke", "--results-dir", str(tmp_path), "--quiet"]) == 0
+    assert main(["reproduce", str(spec_file), "--scale", scale, "--smoke", "--results-dir", str(tmp_path),
+                 "--quiet"]) == 0
     table, manifest = R.read_study(tmp_path / name)
     assert manifest["spec"]["description"].startswith(SMOKE_NOTE)
     runs = set(zip(*(table[c].to_pylist() for c in ("algo", "env", "config_id", "seed"))))
