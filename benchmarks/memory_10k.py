@@ -4,7 +4,8 @@ PPO with CleanRL's CartPole-v1 settings (4 envs x 128 steps, 64x64 tanh MLPs), 1
 (one configuration x 10,000 test seeds), 2 iterations (1,024 env steps) each, through the same
 `run_study` as `jaxrl-suite run`: checkpoints, final states and the study directory included.
 The runner runs fixed blocks of 16 runs per device and checks them against XLA's memory analysis
-of the compiled program; nothing here sets them. Prints the machine, the chunks, the peak resident memory and the wall-clock.
+of the compiled program; nothing here sets them. Prints the machine, the chunks, the peak resident memory and the
+wall-clock.
 
     python benchmarks/memory_10k.py [--runs 10000] [--iterations 2]
 
@@ -48,7 +49,8 @@ def machine() -> str:
 
     memory = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / GIB
     devices = ", ".join(sorted({f"{d.platform}:{d.device_kind}" for d in jax.devices()}))
-    return f"{platform.node()}: {platform.processor() or platform.machine()}, {os.cpu_count()} CPUs, {memory:.1f} GiB RAM; JAX devices: {devices}"
+    return (f"{platform.node()}: {platform.processor() or platform.machine()}, {os.cpu_count()} CPUs, "
+            f"{memory:.1f} GiB RAM; JAX devices: {devices}")
 
 
 def main() -> None:
@@ -71,7 +73,8 @@ def main() -> None:
     (group,) = outcome.manifest["groups"]
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024 / GIB  # ru_maxrss is in KiB on Linux
     print(f"{args.runs:,} runs x {group['env_steps_per_run']:,} env steps; chunks: {group['chunks']}")
-    print(f"compile + first segment {group['first_segment_with_compile_s']:.1f} s; training {group['wall_clock_s']:.1f} s")
+    print(f"compile + first segment {group['first_segment_with_compile_s']:.1f} s; "
+          f"training {group['wall_clock_s']:.1f} s")
     print(f"peak resident memory {peak:.2f} GiB; wall-clock {wall:.1f} s (checkpoints and study directory included)")
 
 

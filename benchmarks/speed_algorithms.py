@@ -94,7 +94,8 @@ def main() -> None:
     print(f"machine: {cpu_model()}, {usable} of {os.cpu_count()} cores usable, {platform.platform()}, "
           f"load average {os.getloadavg()[0]:.1f}; device {device.platform}:{device.device_kind}; "
           f"jax {jax.__version__}")
-    print(f"{'algorithm':<12} {'preset':<18} {'env':<22} {'runs':>5} {'steps/run':>10} {'compile s':>10} {'env-steps/s':>12}")
+    print(f"{'algorithm':<12} {'preset':<18} {'env':<22} {'runs':>5} {'steps/run':>10} {'compile s':>10} "
+          f"{'env-steps/s':>12}")
     for algorithm, preset, env_id in TABLE:
         if args.only and algorithm not in args.only:
             continue

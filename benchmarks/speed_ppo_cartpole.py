@@ -82,7 +82,8 @@ def main() -> None:
             capture_output=True, text=True, check=True,
         )
         r = json.loads(child.stdout.strip().splitlines()[-1])
-        print(f"{r['runs']:>5} {r['env_steps_per_run']:>10,} {r['compile_s']:>10.1f} {r['steady_env_steps_per_s']:>14,.0f} "
+        print(f"{r['runs']:>5} {r['env_steps_per_run']:>10,} {r['compile_s']:>10.1f} "
+              f"{r['steady_env_steps_per_s']:>14,.0f} "
               f"{r['wall_s_incl_compile']:>8.1f} {r['peak_rss_mb']:>8.0f}  {r['device']}", flush=True)
 
 

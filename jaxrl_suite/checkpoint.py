@@ -52,7 +52,8 @@ def spec_differences(old: Any, new: Any, path: str = "") -> list[str]:
     """Dotted paths of the fields that differ between two JSON-like specs (`[]` marks list items)."""
     if isinstance(old, Mapping) and isinstance(new, Mapping):
         return [d for key in sorted(set(old) | set(new), key=str)
-                for d in spec_differences(old.get(key, _ABSENT), new.get(key, _ABSENT), f"{path}.{key}" if path else str(key))]
+                for d in spec_differences(old.get(key, _ABSENT), new.get(key, _ABSENT),
+                                          f"{path}.{key}" if path else str(key))]
     if isinstance(old, list) and isinstance(new, list) and len(old) == len(new):
         return [d for i, (a, b) in enumerate(zip(old, new)) for d in spec_differences(a, b, f"{path}[{i}]")]
     return [] if old == new else [path or "(the whole spec)"]
@@ -90,12 +91,13 @@ class StudyCheckpoints:
             enable_async_checkpointing=False,
             cleanup_tmp_directories=True,  # the remains of a save cut short by a kill
         )
-        self._manager = ocp.CheckpointManager(directory / "steps", options=options, item_names=("position", "records", "carry"))
+        self._manager = ocp.CheckpointManager(directory / "steps", options=options,
+                                              item_names=("position", "records", "carry"))
 
     # -- opening -----------------------------------------------------------------------------
 
     @classmethod
-    def start(cls, directory: Path, spec: Mapping[str, Any], digest: str) -> "StudyCheckpoints":
+    def start(cls, directory: Path, spec: Mapping[str, Any], digest: str) -> StudyCheckpoints:
         """A fresh checkpoint directory; refuses to touch an existing one (it may be resumable)."""
         if directory.exists() or directory.is_symlink():
             if _is_primary() and directory.is_dir():
@@ -120,10 +122,11 @@ class StudyCheckpoints:
         return cls(directory, lock)
 
     @classmethod
-    def resume(cls, directory: Path, spec: Mapping[str, Any]) -> "StudyCheckpoints":
+    def resume(cls, directory: Path, spec: Mapping[str, Any]) -> StudyCheckpoints:
         """The checkpoint directory of an earlier run of the same spec, checked before anything is read."""
         if not directory.is_dir():
-            raise CheckpointError(f"nothing to resume: no checkpoint directory at {directory} (run without --resume to start)")
+            raise CheckpointError(f"nothing to resume: no checkpoint directory at {directory} "
+                                  "(run without --resume to start)")
         lock = _lock_on_primary(directory)
         try:
             marker = read_marker(directory)
@@ -168,7 +171,8 @@ class StudyCheckpoints:
         restored = self._restore(ocp.args.Composite(position=ocp.args.JsonRestore()))
         position = restored["position"]
         if not isinstance(position, dict) or position.get("format_version") != FORMAT_VERSION:
-            raise CheckpointError(f"{self.directory}: the latest checkpoint is not a jaxrl_suite checkpoint of format {FORMAT_VERSION}")
+            raise CheckpointError(f"{self.directory}: the latest checkpoint is not a jaxrl_suite checkpoint "
+                                  f"of format {FORMAT_VERSION}")
         return position
 
     def restore(self, records_target: Any, carry_target: Any | None) -> tuple[Any, Any | None]:
@@ -187,7 +191,8 @@ class StudyCheckpoints:
             return self._manager.restore(step, args=args)
         except Exception as error:  # orbax raises many kinds (ValueError, KeyError, tensorstore errors)
             raise CheckpointError(
-                f"{self.directory}: checkpoint step {step} cannot be read ({type(error).__name__}: {_first_line(error)}); "
+                f"{self.directory}: checkpoint step {step} cannot be read "
+                f"({type(error).__name__}: {_first_line(error)}); "
                 "it is corrupted or was not written by this version; delete the directory to start over"
             ) from None
 
@@ -301,7 +306,8 @@ def _lock_on_primary(directory: Path) -> DirectoryLock | None:
 def read_marker(directory: Path) -> dict[str, Any]:
     path = directory / MARKER
     if not path.is_file():
-        raise CheckpointError(f"{directory} is not a jaxrl_suite checkpoint directory (no {MARKER}); refusing to use it")
+        raise CheckpointError(f"{directory} is not a jaxrl_suite checkpoint directory (no {MARKER}); "
+                              "refusing to use it")
     try:
         marker = json.loads(path.read_text())
     except (json.JSONDecodeError, UnicodeDecodeError, OSError) as error:

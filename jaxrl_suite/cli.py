@@ -32,13 +32,16 @@ def build_parser() -> argparse.ArgumentParser:
     run = sub.add_parser("run", help="run a study spec and write its results directory",
                          description="Run a study spec (TOML). Without SPEC, runs the quickstart: PPO on CartPole-v1, "
                                      "a small learning-rate sweep over several seeds (a few minutes on 2 CPU cores).")
-    run.add_argument("spec", nargs="?", metavar="SPEC", help="path to a study spec (.toml); default: the built-in quickstart")
-    run.add_argument("--out", metavar="DIR", type=_path, help="results directory (default: runs/<study name>); an existing study "
+    run.add_argument("spec", nargs="?", metavar="SPEC",
+                     help="path to a study spec (.toml); default: the built-in quickstart")
+    run.add_argument("--out", metavar="DIR", type=_path,
+                     help="results directory (default: runs/<study name>); an existing study "
                      "directory there is replaced atomically, anything else is never overwritten")
     run.add_argument("--quiet", action="store_true", help="no progress bar and no summary table; errors still print")
     _add_study_flags(run, "recorded in the manifest")
     run.add_argument("--checkpoint-every", type=_positive_int, default=1, metavar="N",
-                     help="checkpoint every N segments (evaluation intervals) and at the end of every chunk (default: 1)")
+                     help="checkpoint every N segments (evaluation intervals) and at the end of every chunk "
+                     "(default: 1)")
     hosts = run.add_argument_group("many hosts (jax.distributed; start the same command on every host)")
     hosts.add_argument("--distributed", action="store_true",
                        help="join a multi-process run whose cluster JAX detects itself (TPU pod, SLURM, Open MPI)")
@@ -68,7 +71,8 @@ def build_parser() -> argparse.ArgumentParser:
                     "improvement, held-out tuning curves, fixed-budget scores, effective sample complexity, "
                     "sensitivity and a report card per algorithm, as report.md plus PNG figures. With --external, "
                     "the sensitivity and in-sample tuning analyses of a published per-configuration CSV.")
-    report.add_argument("results_dir", nargs="?", metavar="RESULTS_DIR", help="a study directory (from `jaxrl-suite run`)")
+    report.add_argument("results_dir", nargs="?", metavar="RESULTS_DIR",
+                        help="a study directory (from `jaxrl-suite run`)")
     report.add_argument("--out", metavar="DIR", type=_path,
                         help="where report.md and the figures go (default: RESULTS_DIR/report, "
                         "or ./report-<CSV name> with --external); an earlier report there is replaced atomically, "
@@ -125,7 +129,8 @@ def _add_study_flags(parser: argparse.ArgumentParser, smoke_note: str) -> None:
                              "program of a large spec compiles and runs, in blocks of one run unless --runs-per-device "
                              f"says otherwise (combine with --scale to shorten the budget; {smoke_note})")
     parser.add_argument("--resume", action="store_true",
-                        help="continue an interrupted run of the same spec from its last checkpoint (in DIR.checkpoints/)")
+                        help="continue an interrupted run of the same spec from its last checkpoint "
+                        "(in DIR.checkpoints/)")
 
 
 def _scale(text: str) -> float:
@@ -160,7 +165,8 @@ def _processes_problem(args) -> str | None:
     if any(v is not None for v in explicit) and any(v is None for v in explicit):
         return "--coordinator-address, --num-processes and --process-id go together"
     if args.process_id is not None and not 0 <= args.process_id < args.num_processes:
-        return f"--process-id must be in 0..{args.num_processes - 1} (--num-processes {args.num_processes}), got {args.process_id}"
+        return (f"--process-id must be in 0..{args.num_processes - 1} (--num-processes {args.num_processes}), "
+                f"got {args.process_id}")
     if args.distributed and args.coordinator_address:
         return "give either --distributed (cluster detected) or --coordinator-address and friends, not both"
     return None
@@ -205,9 +211,9 @@ def _run(args) -> int:
     estimate = _estimate(spec, out, args)
     try:
         with console.progress(quiet=args.quiet) as report:
-            outcome = run_study(spec, out, max_runs_per_chunk=args.max_runs_per_chunk, runs_per_device=args.runs_per_device,
-                                progress=report, checkpoint_every=args.checkpoint_every, resume=args.resume,
-                                estimate=estimate)
+            outcome = run_study(spec, out, max_runs_per_chunk=args.max_runs_per_chunk,
+                                runs_per_device=args.runs_per_device, progress=report,
+                                checkpoint_every=args.checkpoint_every, resume=args.resume, estimate=estimate)
     except (ResultsError, CheckpointError) as error:
         print(f"jaxrl-suite: error: {error}", file=sys.stderr)
         return BAD_INPUT

@@ -151,7 +151,8 @@ def _legend(ax, plot: LinePlot) -> None:
             ax.text(0.99, 0.01, plot.note, transform=ax.transAxes, ha="right", va="bottom",
                     fontsize="x-small", color="dimgray")
         return
-    outside = {"loc": "upper left", "bbox_to_anchor": (1.01, 1.0)} if labelled > LEGEND_INSIDE_AT_MOST else {"loc": "best"}
+    outside = ({"loc": "upper left", "bbox_to_anchor": (1.01, 1.0)} if labelled > LEGEND_INSIDE_AT_MOST
+               else {"loc": "best"})
     legend = ax.legend(fontsize="small", title=plot.note, title_fontsize="x-small", **outside)
     legend.get_title().set_color("dimgray")
 

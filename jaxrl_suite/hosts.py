@@ -22,7 +22,8 @@ def start_processes(coordinator_address: str | None = None, num_processes: int |
     """
     # CPU processes exchange data over gloo; the option only concerns the CPU backend.
     jax.config.update("jax_cpu_collectives_implementation", "gloo")
-    jax.distributed.initialize(coordinator_address=coordinator_address, num_processes=num_processes, process_id=process_id)
+    jax.distributed.initialize(coordinator_address=coordinator_address, num_processes=num_processes,
+                               process_id=process_id)
     return jax.process_index()
 
 

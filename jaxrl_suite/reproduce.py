@@ -37,8 +37,10 @@ from jaxrl_suite.evaluation.published_seeds import LEVEL, RESAMPLES, collapse_th
 from jaxrl_suite.spec import StudySpec
 
 METRICS = {
-    "train_return_last100": "mean over seeds of each seed's mean return over its last 100 training episodes, ± std over seeds (ddof 0)",
-    "eval_stochastic_164": "mean over seeds of the final policy's mean return over 164 episodes sampling the stochastic policy",
+    "train_return_last100": "mean over seeds of each seed's mean return over its last 100 training episodes, "
+                            "± std over seeds (ddof 0)",
+    "eval_stochastic_164": "mean over seeds of the final policy's mean return over 164 episodes "
+                           "sampling the stochastic policy",
     "last_episode_return": "return of the last completed training episode (PureJaxRL); not recorded by the suite",
 }
 BOOTSTRAP_REPS = 10_000
@@ -168,7 +170,8 @@ def _incomparable(reference, spec: StudySpec, data, mine, steps: int, scale: flo
 def _iqm(values: np.ndarray) -> tuple[float, float, float] | None:
     if values.size < 2 or not np.all(np.isfinite(values)):
         return None
-    estimate = interval_estimates({"x": values[:, None]}, {"iqm": aggregate_iqm}, reps=BOOTSTRAP_REPS, seed=0)["x"]["iqm"]
+    estimate = interval_estimates({"x": values[:, None]}, {"iqm": aggregate_iqm}, reps=BOOTSTRAP_REPS,
+                                  seed=0)["x"]["iqm"]
     return float(estimate.point), float(estimate.lo), float(estimate.hi)
 
 
@@ -213,9 +216,11 @@ def markdown(spec: StudySpec, rows: list[Row], manifest: dict[str, Any], figure:
         "",
         spec.description or "",
         "",
-        f"Made by `jaxrl-suite reproduce {manifest.get('spec_path', 'SPEC')}` on {', '.join(manifest.get('devices', []))} "
+        f"Made by `jaxrl-suite reproduce {manifest.get('spec_path', 'SPEC')}` "
+        f"on {', '.join(manifest.get('devices', []))} "
         f"({manifest.get('host', {}).get('platform', '?')}, {manifest.get('host', {}).get('cpu_count', '?')} cores); "
-        f"wall-clock {manifest.get('wall_clock_s', float('nan')):.0f} s; jax {versions.get('jax')}, gymnax {versions.get('gymnax')}, "
+        f"wall-clock {manifest.get('wall_clock_s', float('nan')):.0f} s; jax {versions.get('jax')}, "
+        f"gymnax {versions.get('gymnax')}, "
         f"brax {versions.get('brax')}; git {str(manifest.get('git_revision'))[:10]}.",
     ]
     if manifest.get("table_git_revision"):
@@ -225,14 +230,15 @@ def markdown(spec: StudySpec, rows: list[Row], manifest: dict[str, Any], figure:
     lines += [
         "",
         "| env | algo | metric | steps (ours / published) | ours: mean ± std (seeds) | our seeds, ascending "
-        "| collapsed | IQM [95% CI] | published ± spread (seeds) | difference | verdict (k-seed test) | tolerance rule |",
+        "| collapsed | IQM [95% CI] | published ± spread (seeds) | difference | verdict (k-seed test) "
+        "| tolerance rule |",
         "|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for r in rows:
         ours = "—" if r.ours_mean is None else f"{r.ours_mean:.2f} ± {r.ours_std:.2f} ({r.ours_seeds})"
         iqm = "—" if r.iqm is None else f"{r.iqm[0]:.2f} [{r.iqm[1]:.2f}, {r.iqm[2]:.2f}]"
-        published = f"{r.published:.2f}" + (f" ± {r.published_spread:.2f}" if r.published_spread is not None else "") + (
-            f" ({r.published_seeds})" if r.published_seeds else "")
+        published = (f"{r.published:.2f}" + (f" ± {r.published_spread:.2f}" if r.published_spread is not None else "")
+                     + (f" ({r.published_seeds})" if r.published_seeds else ""))
         steps = f"{r.ours_steps or 0:,} / {r.published_steps:,}" if r.published_steps else f"{r.ours_steps or 0:,} / —"
         diff = "—" if r.difference is None else f"{r.difference:+.2f}"
         diverged = f" ({r.diverged} diverged)" if r.diverged else ""
@@ -303,7 +309,8 @@ def learning_curves(path: Path, spec: StudySpec, table, rows: list[Row]) -> Path
             points = np.unique(data["checkpoint"][mine])
             curves = np.full((len(runs), len(points)), np.nan)
             index = {run: i for i, run in enumerate(runs)}
-            for c, s, k, v in zip(data["config_id"][mine], data["seed"][mine], data["checkpoint"][mine], data["train_return"][mine]):
+            for c, s, k, v in zip(data["config_id"][mine], data["seed"][mine], data["checkpoint"][mine],
+                                  data["train_return"][mine]):
                 curves[index[(c, s)], k] = v
             steps = np.array([data["env_steps"][mine & (data["checkpoint"] == k)][0] for k in points])
             mean = np.nanmean(curves, axis=0)
@@ -314,8 +321,8 @@ def learning_curves(path: Path, spec: StudySpec, table, rows: list[Row]) -> Path
             series.append(Series(f"{algo.label} ({len(runs)} runs)", steps, mean, lo, hi))
             for r in rows:
                 if r.env == env and r.algo == algo.label:
-                    series.append(Series(f"published ({r.source.split(' ')[0]})", steps, np.full_like(mean, r.published),
-                                         linestyle="--", linewidth=1.2))
+                    series.append(Series(f"published ({r.source.split(' ')[0]})", steps,
+                                         np.full_like(mean, r.published), linestyle="--", linewidth=1.2))
         if series:
             plots.append(LinePlot(env, "env steps", "training return (last 100 episodes)", series,
                                   note="bands: 95% bootstrap CI of the mean over runs"))

@@ -40,7 +40,8 @@ TABLE = "results.parquet"
 MANIFEST = "manifest.json"
 FORMAT_VERSION = 1
 HP_PREFIX = "hp."
-PACKAGES = ("jaxrl_suite", "jax", "jaxlib", "flax", "optax", "chex", "gymnax", "brax", "orbax-checkpoint", "numpy", "pyarrow")
+PACKAGES = ("jaxrl_suite", "jax", "jaxlib", "flax", "optax", "chex", "gymnax", "brax", "orbax-checkpoint", "numpy",
+            "pyarrow")
 
 #: columns every results table has, in order (then one `hp.<name>` column per hyperparameter)
 COLUMNS = ("study", "algo", "algorithm", "env", "config_id", "seed", "seed_role", "checkpoint",
@@ -59,7 +60,7 @@ def table_from_groups(study: str, group_results: Sequence[Any]) -> pa.Table:
     for result in group_results:
         group = result.group
         n_runs, n_points = len(group.runs), len(result.env_steps)
-        repeat = lambda values, dtype=None: np.repeat(np.asarray(values, dtype=dtype), n_points)
+        repeat = lambda values, dtype=None, n_points=n_points: np.repeat(np.asarray(values, dtype=dtype), n_points)
         part = {
             "study": np.full(n_runs * n_points, study, dtype=object),
             "algo": np.full(n_runs * n_points, group.label, dtype=object),
@@ -71,7 +72,8 @@ def table_from_groups(study: str, group_results: Sequence[Any]) -> pa.Table:
             "checkpoint": np.tile(np.arange(n_points, dtype=np.int32), n_runs),
             "env_steps": np.tile(result.env_steps.astype(np.int64), n_runs),
             "train_return": result.metrics["train_return"].astype(np.float64).reshape(-1),
-            "eval_return": result.metrics.get("eval_return", np.full((n_runs, n_points), np.nan)).astype(np.float64).reshape(-1),
+            "eval_return": result.metrics.get("eval_return", np.full((n_runs, n_points), np.nan))
+            .astype(np.float64).reshape(-1),
             "episodes": result.metrics["episodes"].astype(np.int64).reshape(-1),
             "diverged": result.metrics["diverged"].astype(bool).reshape(-1),
         }
@@ -104,7 +106,7 @@ def environment_record() -> dict[str, Any]:
         "devices": [f"{d.platform}:{d.device_kind}" for d in jax.devices()],
         "host": {"platform": platform.platform(), "processor": platform.machine(), "cpu_count": os.cpu_count()},
         "python": platform.python_version(),
-        "written_at": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+        "written_at": _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"),
     }
 
 
@@ -131,7 +133,8 @@ def write_study(
 
     def write(staging: Path) -> None:
         pq.write_table(table, staging / TABLE)
-        (staging / MANIFEST).write_text(json.dumps({"format_version": FORMAT_VERSION, **manifest}, indent=2, default=_json_default))
+        (staging / MANIFEST).write_text(json.dumps({"format_version": FORMAT_VERSION, **manifest}, indent=2,
+                                                   default=_json_default))
         for name, text in (extra_files or {}).items():
             (staging / name).write_text(text)
         for name, source in (extra_dirs or {}).items():
@@ -341,7 +344,8 @@ def export_csv(path: str | Path, destination: str | Path | None = None) -> Path:
     return destination
 
 
-def final_scores(table: pa.Table, metric: str = "train_return", seed_role: str | None = "test") -> dict[str, np.ndarray]:
+def final_scores(table: pa.Table, metric: str = "train_return",
+                 seed_role: str | None = "test") -> dict[str, np.ndarray]:
     """rliable-style `{algo: array[runs, tasks]}` of each run's value at its last checkpoint.
 
     Runs are (config, seed) pairs; tasks are environments in sorted order. A diverged run keeps

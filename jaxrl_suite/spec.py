@@ -185,23 +185,15 @@ def parse_spec(raw: Mapping[str, Any], *, scale: float = 1.0) -> StudySpec:
         raise SpecError("tuning_seeds", "a search needs tuning seeds to select configurations on")
     runs = sum(_count_configs(a) for a in parsed) * (len(tuning) + len(test)) * len(envs)
     if runs > MAX_RUNS:
-        raise SpecError("algorithms", f"{runs:,} runs (configurations x seeds x environments); at most {MAX_RUNS:,} per study")
+        raise SpecError("algorithms",
+                        f"{runs:,} runs (configurations x seeds x environments); at most {MAX_RUNS:,} per study")
     references = raw.get("references", [])
     if not isinstance(references, list):
         raise SpecError("references", "must be an array of tables ([[references]])")
     references = tuple(_reference(r, f"references[{i}]", envs, labels) for i, r in enumerate(references))
-    return StudySpec(
-        name=name,
-        description=str(raw.get("description", "")),
-        envs=envs,
-        total_env_steps=total,
-        tuning_seeds=tuple(tuning),
-        test_seeds=tuple(test),
-        evaluation=evaluation,
-        algorithms=parsed,
-        references=references,
-        raw=dict(raw),
-    )
+    return StudySpec(name=name, description=str(raw.get("description", "")), envs=envs, total_env_steps=total,
+                     tuning_seeds=tuple(tuning), test_seeds=tuple(test), evaluation=evaluation,
+                     algorithms=parsed, references=references, raw=dict(raw))
 
 
 SMOKE_NOTE = "SMOKE RUN (--smoke: first configuration and one seed per program, short evaluation)"
@@ -291,11 +283,12 @@ def check_groups(spec: StudySpec, groups_: Sequence[Group]) -> None:
         if iterations > MAX_INT32:
             raise SpecError("total_env_steps", f"{iterations:,} iterations of {algo.name}; at most {MAX_INT32:,}")
         if iterations and Schedule.of(group, spec.evaluation).segments > MAX_EVALUATIONS:
-            raise SpecError("evaluation.every_env_steps", f"{Schedule.of(group, spec.evaluation).segments:,} evaluations "
-                                                          f"per run; at most {MAX_EVALUATIONS:,}: evaluate less often")
+            raise SpecError("evaluation.every_env_steps", f"{Schedule.of(group, spec.evaluation).segments:,} "
+                            f"evaluations per run; at most {MAX_EVALUATIONS:,}: evaluate less often")
         if not algo.supports(group.env, group.env.default_params):
             kind = "discrete" if algo.action_kinds == "discrete" else "continuous"
-            raise SpecError(f"{where}.algorithm", f"{algo.name} needs {kind} actions; {group.env_id} does not have them")
+            raise SpecError(f"{where}.algorithm",
+                            f"{algo.name} needs {kind} actions; {group.env_id} does not have them")
         for field, message in algo.check_static(group.static, group.env):
             raise SpecError("total_env_steps" if field == "total_env_steps" else f"{where}.static.{field}", message)
 
@@ -373,7 +366,8 @@ def _evaluation(table: Any) -> EvalSettings:
     values = {}
     for field in dataclasses.fields(EvalSettings):
         if field.name in table:
-            values[field.name] = _typed(table[field.name], type(getattr(defaults, field.name)), f"evaluation.{field.name}")
+            values[field.name] = _typed(table[field.name], type(getattr(defaults, field.name)),
+                                        f"evaluation.{field.name}")
     settings = EvalSettings(**values)
     if settings.every_env_steps <= 0:
         raise SpecError("evaluation.every_env_steps", f"must be positive, got {settings.every_env_steps}")
@@ -408,7 +402,8 @@ def _algorithm(table: Mapping[str, Any], where: str, envs: Sequence[str], total:
     if preset is not None:
         preset = _typed(preset, str, where + ".preset")
         if preset not in algo.presets:
-            raise SpecError(where + ".preset", f"unknown preset {preset!r} for {name}; known: {', '.join(sorted(algo.presets))}")
+            raise SpecError(where + ".preset",
+                            f"unknown preset {preset!r} for {name}; known: {', '.join(sorted(algo.presets))}")
         static.update(algo.presets[preset].static)
         hparams.update(algo.presets[preset].hparams)
         static.pop("total_env_steps", None)  # the study's budget wins over the preset's
@@ -469,7 +464,8 @@ def _algorithm(table: Mapping[str, Any], where: str, envs: Sequence[str], total:
     if method == "grid":
         for d in dimensions:
             if d.kind != "values":
-                raise SpecError(f"{where}.search.space.{d.name}", "a grid search takes lists of values; use method = 'random' for distributions")
+                raise SpecError(f"{where}.search.space.{d.name}",
+                                "a grid search takes lists of values; use method = 'random' for distributions")
     num_configs = 1
     if method == "random":
         num_configs = _required(search, "num_configs", int, where + ".search.")
@@ -512,7 +508,8 @@ def _check_hparams_together(spec: AlgoSpec, where: str, total: int, defaults: An
 
 def _static_value(value: Any, default: Any, field: str) -> Any:
     if isinstance(default, tuple):
-        if not isinstance(value, list) or not all(isinstance(v, int) and not isinstance(v, bool) and 0 < v <= MAX_INT32 for v in value):
+        if not isinstance(value, list) or not all(isinstance(v, int) and not isinstance(v, bool)
+                                                  and 0 < v <= MAX_INT32 for v in value):
             raise SpecError(field, f"must be a list of positive integers, got {value!r}")
         return tuple(value)
     value = _typed(value, type(default), field)
@@ -543,7 +540,8 @@ def _dimension(name: str, value: Any, field: str, static: bool, static_defaults:
         if not value:
             raise SpecError(field, "an empty list of values")
         if static:
-            values = tuple(_static_value(v, getattr(static_defaults, name), f"{field}[{i}]") for i, v in enumerate(value))
+            values = tuple(_static_value(v, getattr(static_defaults, name), f"{field}[{i}]")
+                           for i, v in enumerate(value))
         else:
             values = tuple(_hparam_value(v, hparams_class, name, f"{field}[{i}]") for i, v in enumerate(value))
         if len(set(values)) != len(values):

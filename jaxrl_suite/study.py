@@ -61,7 +61,7 @@ class StudyOutcome:
     table: Any
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def environment(env_id: str):
     """One environment object per id: environments are immutable, and reusing the object lets
     the runner reuse compiled programs across studies in one process."""
@@ -231,7 +231,7 @@ class _StudySaver:
             raise ValueError(f"checkpoint_every must be >= 1, got {every}")
         self.store, self.every, self.started = store, every, list(started)
 
-    def for_group(self, index: int) -> "_GroupSaver":
+    def for_group(self, index: int) -> _GroupSaver:
         return _GroupSaver(self, index, self.every)
 
     def save(self, index: int, progress: GroupProgress) -> None:
@@ -267,7 +267,8 @@ def _restore(store: StudyCheckpoints, spec: StudySpec, all_groups: list[Group]) 
     records_target = {str(i): empty_records(all_groups[i], spec.evaluation, e["layout"]) for i, e in enumerate(entries)}
     last = len(entries) - 1
     mid_chunk = entries[last]["segment"] > 0
-    carry_target = carry_shapes(all_groups[last], spec.evaluation, entries[last]["layout"].padded, along_runs()) if mid_chunk else None
+    carry_target = (carry_shapes(all_groups[last], spec.evaluation, entries[last]["layout"].padded, along_runs())
+                    if mid_chunk else None)
     records, carry = store.restore(records_target, carry_target)
     return [
         GroupProgress(e["layout"], records[str(i)], e["chunk"], e["segment"], carry if i == last else None,
@@ -290,7 +291,8 @@ def _checked_position(store: StudyCheckpoints, all_groups: list[Group],
     except (KeyError, TypeError, ValueError, AttributeError) as error:
         raise CheckpointError(f"{store.directory}: the checkpoint's position is malformed ({error!r})") from None
     if not 1 <= len(entries) <= len(all_groups):
-        raise CheckpointError(f"{store.directory}: the checkpoint has {len(entries)} groups; the spec has {len(all_groups)}")
+        raise CheckpointError(f"{store.directory}: the checkpoint has {len(entries)} groups; "
+                              f"the spec has {len(all_groups)}")
     for i, (entry, group) in enumerate(zip(entries, all_groups)):
         layout, chunk, segment = entry["layout"], entry["chunk"], entry["segment"]
         finished = chunk == layout.count and segment == 0
@@ -394,11 +396,13 @@ def load_final_states(out_dir: str | Path, algo: str, env: str, *, group: int | 
     matches = [i for i, g in enumerate(all_groups) if g.label == algo and g.env_id == env and group in (None, i)]
     if len(matches) != 1:
         known = ", ".join(f"{i}: {g.label} on {g.env_id}" for i, g in enumerate(all_groups))
-        raise R.ResultsError(f"{len(matches)} groups of {out_dir} match algo={algo!r}, env={env!r}, group={group}; groups: {known}")
+        raise R.ResultsError(f"{len(matches)} groups of {out_dir} match algo={algo!r}, env={env!r}, group={group}; "
+                             f"groups: {known}")
     index = matches[0]
     chosen = all_groups[index]
     layout = ChunkLayout(**manifest["groups"][index]["chunks"])
-    target = carry_shapes(chosen, spec.evaluation, layout.padded, jax.sharding.SingleDeviceSharding(jax.local_devices()[0]))
+    target = carry_shapes(chosen, spec.evaluation, layout.padded,
+                          jax.sharding.SingleDeviceSharding(jax.local_devices()[0]))
     chunks = [restore_tree(out_dir / POLICIES / str(index) / str(c), target) for c in range(layout.count)]
     real = [min(layout.runs_per_chunk, len(chosen.runs) - c * layout.runs_per_chunk) for c in range(layout.count)]
     carry = jax.tree.map(lambda *xs: jnp.concatenate([x[:n] for x, n in zip(xs, real)]), *chunks)

@@ -55,7 +55,8 @@ def summary_rows(table: pa.Table) -> list[dict[str, Any]]:
             evals = np.array([r["eval_return"] for r in role_rows], dtype=float)
             entry[f"{role}_seeds"] = len(role_rows)
             entry[f"{role}_diverged"] = sum(bool(r["diverged"]) for r in role_rows)
-            entry[f"{role}_train"] = (float(np.nanmean(train)), float(np.nanstd(train))) if role_rows and not np.all(np.isnan(train)) else None
+            entry[f"{role}_train"] = ((float(np.nanmean(train)), float(np.nanstd(train)))
+                                      if role_rows and not np.all(np.isnan(train)) else None)
             entry[f"{role}_eval"] = float(np.nanmean(evals)) if role_rows and not np.all(np.isnan(evals)) else None
         out.append(entry)
     return out
@@ -87,7 +88,8 @@ def markdown(rows: list[dict[str, Any]], title: str) -> str:
         seeds = r["tune_seeds"] + r["test_seeds"]
         diverged = f"⚠ {r['diverged']}/{seeds} seeds" if r["diverged"] else "0"
         lines.append(
-            f"| {r['algo']} | {r['env']} | {r['config']} | {r['setting'] or '—'} | {r['env_steps']:,} | {tune} | {test} "
+            f"| {r['algo']} | {r['env']} | {r['config']} | {r['setting'] or '—'} | {r['env_steps']:,} "
+            f"| {tune} | {test} "
             f"| {evals} | {diverged} |"
         )
     return "\n".join(lines) + "\n"

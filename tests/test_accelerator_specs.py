@@ -8,12 +8,12 @@ import csv
 
 import numpy as np
 import pytest
+from study_fixtures import BENCHMARKS, BRAX_ENVS, shrunk
 
 from jaxrl_suite import results as R
 from jaxrl_suite.cli import main
 from jaxrl_suite.spec import SMOKE_NOTE, load_spec
 from jaxrl_suite.study import plan
-from study_fixtures import BENCHMARKS, BRAX_ENVS, shrunk
 
 # spec, its full size (groups, runs), the --scale of its CPU smoke run (one iteration), changes
 REPRODUCTIONS = [
@@ -31,7 +31,8 @@ def test_reproduction_spec_plans_in_full_and_smoke_runs_every_program(name, grou
     assert (len(full), sum(len(g.runs) for g in full)) == (groups, runs)
 
     spec_file = shrunk(name, tmp_path, changes)
-    assert main(["reproduce", str(spec_file), "--scale", scale, "--smoke", "--results-dir", str(tmp_path), "--quiet"]) == 0
+    assert main(["reproduce", str(spec_file), "--scale", scale, "--smoke", "--results-dir", str(tmp_path),
+                 "--quiet"]) == 0
     table, manifest = R.read_study(tmp_path / name)
     assert manifest["spec"]["description"].startswith(SMOKE_NOTE)
     runs = set(zip(*(table[c].to_pylist() for c in ("algo", "env", "config_id", "seed"))))

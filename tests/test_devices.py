@@ -79,7 +79,8 @@ def test_two_processes_give_the_same_results_as_one(one_device, spec_file, tmp_p
 
 
 def test_bad_process_flags_exit_2_before_joining_anything(spec_file, capsys):
-    for flags in (["--num-processes", "2"], ["--coordinator-address", "127.0.0.1:1", "--num-processes", "2", "--process-id", "2"]):
+    for flags in (["--num-processes", "2"],
+                  ["--coordinator-address", "127.0.0.1:1", "--num-processes", "2", "--process-id", "2"]):
         assert main(["run", str(spec_file), "--quiet", *flags]) == 2
         assert "error" in capsys.readouterr().err
 
@@ -96,7 +97,8 @@ def group(spec):
 
 
 def test_layout_gives_every_device_one_fixed_block_and_covers_all_runs():
-    for runs, limit, devices in [(8, None, 1), (8, None, 4), (5, 2, 1), (10_000, 2_500, 8), (3, None, 2), (40, None, 1)]:
+    for runs, limit, devices in [(8, None, 1), (8, None, 4), (5, 2, 1), (10_000, 2_500, 8), (3, None, 2),
+                                 (40, None, 1)]:
         layout = ChunkLayout.for_runs(runs, limit, devices)
         assert layout.fits(devices) and layout.padded == RUNS_PER_DEVICE * devices
         assert layout.runs_per_chunk <= min(layout.padded, limit or layout.padded)

@@ -8,14 +8,13 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from jaxrl_suite.evaluation.sample_complexity import effective_sample_complexity, first_hitting_steps
 from jaxrl_suite.evaluation.tuning import (
     best_of_k_weights,
     budget_read_points,
     effective_auc,
-    effective_sample_complexity,
     expected_max_with_replacement,
     expected_max_without_replacement,
-    first_hitting_steps,
     fixed_budget_heldout,
     fixed_budget_interval,
     heldout_tuning_curve,

@@ -224,7 +224,8 @@ def test_any_hyperparameter_value_is_refused_or_in_range_as_float32(data):
     name = data.draw(st.sampled_from(sorted(ALGORITHMS)))
     algo = ALGORITHMS[name]
     key = data.draw(st.sampled_from([f.name for f in dataclasses.fields(algo.HParams)]))
-    value = data.draw(st.one_of(st.floats(allow_nan=True, allow_infinity=True), st.sampled_from([0.0, -0.0, 1e39, 1e-50, 1.0])))
+    value = data.draw(st.one_of(st.floats(allow_nan=True, allow_infinity=True),
+                                st.sampled_from([0.0, -0.0, 1e39, 1e-50, 1.0])))
     raw = copy.deepcopy(VALID)
     raw["algorithms"] = [{"algorithm": name, "hparams": {key: value}}]
     try:

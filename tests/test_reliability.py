@@ -18,8 +18,8 @@ from study_fixtures import ALGO, DIVERGING, ENV, RUNS, SPEC_TOML, assert_same_ta
 from jaxrl_suite import results as R
 from jaxrl_suite.checkpoint import MARKER, DirectoryLock, checkpoint_dir
 from jaxrl_suite.cli import main
-from jaxrl_suite.spec import load_spec
 from jaxrl_suite.runner import RUNS_PER_DEVICE, group_programs
+from jaxrl_suite.spec import load_spec
 from jaxrl_suite.study import load_final_states, plan, run_study
 
 

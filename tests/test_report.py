@@ -16,7 +16,15 @@ import pyarrow as pa
 import pytest
 
 from jaxrl_suite import cli, report, results
-from jaxrl_suite.evaluation import aggregates, bootstrap, external, normalization, sensitivity, tuning
+from jaxrl_suite.evaluation import (
+    aggregates,
+    bootstrap,
+    external,
+    normalization,
+    sample_complexity,
+    sensitivity,
+    tuning,
+)
 
 ANCHORED_ENVS = ("gymnax/Acrobot-v1", "gymnax/CartPole-v1")  # sorted, as the report orders them
 TUNE_SEEDS = (0, 1, 2)
@@ -61,17 +69,19 @@ def _table_and_manifest(envs, lo_hi):
     manifest = {
         "study": "synthetic",
         "spec": {"description": "synthetic study for tests",
-                 "algorithms": [{"algorithm": "ppo", "label": a, "search": {"method": "grid", "space": {"lr": list(l)}}}
-                                for a, l in LRS.items()]},
+                 "algorithms": [{"algorithm": "ppo", "label": a,
+                                 "search": {"method": "grid", "space": {"lr": list(lrs)}}}
+                                for a, lrs in LRS.items()]},
         "tuning_seeds": list(TUNE_SEEDS),
         "test_seeds": list(TEST_SEEDS),
-        "configs": {a: [{"config_id": i, "static": {}, "hparams": {"lr": lr, "gamma": 0.99}} for i, lr in enumerate(l)]
-                    for a, l in LRS.items()},
-        "groups": [{"algo": a, "algorithm": "ppo", "env": env, "runs": len(l) * runs_per_group,
+        "configs": {a: [{"config_id": i, "static": {}, "hparams": {"lr": lr, "gamma": 0.99}}
+                        for i, lr in enumerate(lrs)]
+                    for a, lrs in LRS.items()},
+        "groups": [{"algo": a, "algorithm": "ppo", "env": env, "runs": len(lrs) * runs_per_group,
                     "env_steps_per_run": int(CHECKPOINT_STEPS[-1]), "wall_clock_s": 1.5}
-                   for a, l in LRS.items() for env in envs],
+                   for a, lrs in LRS.items() for env in envs],
         "env_steps_per_config": {a: {str(i): int(CHECKPOINT_STEPS[-1]) * runs_per_group * len(envs)
-                                     for i in range(len(l))} for a, l in LRS.items()},
+                                     for i in range(len(lrs))} for a, lrs in LRS.items()},
         "wall_clock_s": 6.0,
         "devices": ["cpu:cpu"],
         "host": {"platform": "test-host", "cpu_count": 2},
@@ -134,7 +144,8 @@ def _incumbent_test_runs(algo: str, score: str = "train_return") -> np.ndarray:
 
 def _section(markdown: str, score: str) -> str:
     start = markdown.index(f"(`{score}`)\n")
-    following = [markdown.index(f"(`{other}`)\n") for other in report.SCORES if markdown.index(f"(`{other}`)\n") > start]
+    following = [markdown.index(f"(`{other}`)\n") for other in report.SCORES
+                 if markdown.index(f"(`{other}`)\n") > start]
     return markdown[start:min(following + [len(markdown)])]
 
 
@@ -212,8 +223,8 @@ def test_sample_complexity_matches_both_modes(markdown, env_index):
     for algo in LRS:
         curves = _raw_tuning_curves(algo, env_index)
         # `zhang` mode pools the algorithm's own grid, as the authors' scripts do (one algorithm per pool).
-        zhang = tuning.effective_sample_complexity(curves, CHECKPOINT_STEPS, mode="zhang")
-        censored = tuning.effective_sample_complexity(
+        zhang = sample_complexity.effective_sample_complexity(curves, CHECKPOINT_STEPS, mode="zhang")
+        censored = sample_complexity.effective_sample_complexity(
             curves, CHECKPOINT_STEPS, threshold=normalization.load_anchors()[env].threshold)
         row = next(line for line in section.splitlines() if line.startswith(f"| {algo} | {env} |"))
         for result in (censored, zhang):
@@ -316,7 +327,8 @@ def test_sensitivity_matches_adkins_on_percentile_normalised_finals(markdown):
     for algo, final in finals.items():
         gamma = np.stack([pools[env].apply(final[..., e]) for e, env in enumerate(ANCHORED_ENVS)]).mean(axis=2)
         phi = sensitivity.hyperparameter_sensitivity(gamma)
-        row = _row(_section(markdown, "train_return")[_section(markdown, "train_return").index("### Hyperparameter"):], algo)
+        row = _row(_section(markdown, "train_return")[_section(markdown, "train_return").index("### Hyperparameter"):],
+                   algo)
         assert f"| {report.format_number(phi, 3)} [" in row
 
 

@@ -113,7 +113,8 @@ def test_markdown_and_csv_carry_every_row_and_the_method():
 
 def test_bad_references_are_spec_errors():
     for bad, field in [({"metric": "median"}, "references[0].metric"), ({"algo": "dqn"}, "references[0].algo"),
-                       ({"env": "gymnax/Pendulum-v1"}, "references[0].env"), ({"tolerance": -1.0}, "references[0].tolerance")]:
+                       ({"env": "gymnax/Pendulum-v1"}, "references[0].env"),
+                       ({"tolerance": -1.0}, "references[0].tolerance")]:
         with pytest.raises(SpecError) as error:
             spec([reference(**bad)])
         assert error.value.field == field

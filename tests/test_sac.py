@@ -8,6 +8,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
+from jaxrl_suite.envs import Box, Wrapper, make
 
 from jaxrl_suite.algos.base import ReplayBuffer
 from jaxrl_suite.algos.sac import (
@@ -20,7 +21,6 @@ from jaxrl_suite.algos.sac import (
     squashed_log_prob,
     squashed_sample,
 )
-from jaxrl_suite.envs import Box, Wrapper, make
 from jaxrl_suite.runner import EvalSettings, Group, Run, programs, run_group, segment_iterations, train
 
 SMALL = Static(
@@ -53,7 +53,8 @@ def test_squashed_log_prob_sums_dimensions_and_stays_finite_at_the_bounds():
     assert float(joint) == pytest.approx(float(split), rel=1e-6)
     # tanh(20) rounds to 1 in float32, where log(1 - tanh^2) would be -inf.
     far = squashed_log_prob(jnp.array([20.0]), jnp.array([0.0]), jnp.array([20.0]))
-    assert np.isfinite(float(far)) and float(far) == pytest.approx(-0.5 * math.log(2 * math.pi) - 2 * (math.log(2) - 20), rel=1e-5)
+    assert np.isfinite(float(far)) and float(far) == pytest.approx(
+        -0.5 * math.log(2 * math.pi) - 2 * (math.log(2) - 20), rel=1e-5)
     action, log_prob = squashed_sample(jax.random.PRNGKey(0), jnp.zeros((1000, 1)), jnp.full((1000, 1), 1.0))
     assert np.all(np.abs(np.asarray(action)) <= 1.0) and np.all(np.isfinite(np.asarray(log_prob)))
 

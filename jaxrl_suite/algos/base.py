@@ -39,7 +39,7 @@ from flax import struct
 REQUIRED_METRICS = ("train_return", "episodes", "loss", "diverged")
 
 #: every constructed Algorithm, by name (`jaxrl_suite.algos.ALGORITHMS`)
-REGISTRY: dict[str, "Algorithm"] = {}
+REGISTRY: dict[str, Algorithm] = {}
 
 
 # ---------------------------------------------------------------------------------------------
@@ -103,10 +103,10 @@ class EpisodeTracker:
     count: jax.Array  # finished episodes so far (int32)
 
     @classmethod
-    def create(cls, window: int = LAST_EPISODES) -> "EpisodeTracker":
+    def create(cls, window: int = LAST_EPISODES) -> EpisodeTracker:
         return cls(returns=jnp.zeros((window,), jnp.float32), count=jnp.zeros((), jnp.int32))
 
-    def record(self, done: jax.Array, episode_return: jax.Array) -> "EpisodeTracker":
+    def record(self, done: jax.Array, episode_return: jax.Array) -> EpisodeTracker:
         """Add the episodes that finished in a batch of steps (any shape, time-major)."""
         done = done.reshape(-1)
         episode_return = episode_return.reshape(-1).astype(jnp.float32)
@@ -142,7 +142,7 @@ class ReplayBuffer:
     size: jax.Array  # filled slots, at most capacity (int32)
 
     @classmethod
-    def create(cls, example: Any, capacity: int) -> "ReplayBuffer":
+    def create(cls, example: Any, capacity: int) -> ReplayBuffer:
         """An empty buffer for transitions shaped like `example` (one transition, no batch axis)."""
         data = jax.tree.map(lambda x: jnp.zeros((capacity, *jnp.shape(x)), jnp.asarray(x).dtype), example)
         return cls(data=data, position=jnp.zeros((), jnp.int32), size=jnp.zeros((), jnp.int32))
@@ -151,7 +151,7 @@ class ReplayBuffer:
     def capacity(self) -> int:
         return jax.tree.leaves(self.data)[0].shape[0]
 
-    def add(self, batch: Any) -> "ReplayBuffer":
+    def add(self, batch: Any) -> ReplayBuffer:
         """Append a batch (leading axis n <= capacity), overwriting the oldest slots when full."""
         n = jax.tree.leaves(batch)[0].shape[0]
         slots = (self.position + jnp.arange(n)) % self.capacity

@@ -202,10 +202,12 @@ def check_static(static: Static, env) -> list[tuple[str, str]]:
     errors = common.check_network(static, env)
     n = steps_per_iteration(static)
     if static.batch_size > static.buffer_size:
-        errors.append(("batch_size", f"a batch of {static.batch_size} is larger than the buffer (buffer_size = {static.buffer_size})"))
+        errors.append(("batch_size", f"a batch of {static.batch_size} is larger than the buffer "
+                                     f"(buffer_size = {static.buffer_size})"))
     if n > static.buffer_size:
         errors.append(
-            ("buffer_size", f"{static.buffer_size} cannot hold one iteration's num_envs x train_frequency = {n} transitions")
+            ("buffer_size",
+             f"{static.buffer_size} cannot hold one iteration's num_envs x train_frequency = {n} transitions")
         )
     errors += common.check_budget(static, n)
     if static.target_update_period < 1:

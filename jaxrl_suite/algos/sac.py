@@ -361,7 +361,8 @@ def critic_step(learner: Learner, batch: Transition, key, hp: HParams, static: S
         critic,
         learner.target_critic,
     )
-    learner = learner.replace(critic=critic, critic_opt=critic_opt, target_critic=target_critic, critic_steps=critic_steps)
+    learner = learner.replace(critic=critic, critic_opt=critic_opt, target_critic=target_critic,
+                              critic_steps=critic_steps)
     return learner, (loss, q_value)
 
 
@@ -400,12 +401,12 @@ def learn(learner: Learner, buffer: ReplayBuffer, key, hp: HParams, static: Stat
         sample_key, critic_key, actor_key = jax.random.split(key, 3)
         batches = jax.vmap(lambda k: buffer.sample(k, static.batch_size))(jax.random.split(sample_key, period))
         learner, critic_stats = jax.lax.scan(
-            lambda l, xs: critic_step(l, xs[0], xs[1], hp, static, nets),
+            lambda lrn, xs: critic_step(lrn, xs[0], xs[1], hp, static, nets),
             learner,
             (batches, jax.random.split(critic_key, period)),
         )
         learner, actor_stats = jax.lax.scan(
-            lambda l, xs: actor_step(l, xs[0], xs[1], hp, static, nets, action_dim),
+            lambda lrn, xs: actor_step(lrn, xs[0], xs[1], hp, static, nets, action_dim),
             learner,
             (batches, jax.random.split(actor_key, period)),
         )
@@ -460,7 +461,8 @@ def check_static(static: Static, env) -> list[tuple[str, str]]:
     if static.total_env_steps < batch:
         errors.append(("total_env_steps", f"{static.total_env_steps} is less than one iteration ({batch} env steps)"))
     elif static.learning_starts >= static.total_env_steps:
-        errors.append(("learning_starts", f"{static.learning_starts} is not below total_env_steps = {static.total_env_steps}: nothing would be learned"))
+        errors.append(("learning_starts", f"{static.learning_starts} is not below total_env_steps = "
+                                          f"{static.total_env_steps}: nothing would be learned"))
     if static.learning_starts < 0:
         errors.append(("learning_starts", f"must be >= 0, got {static.learning_starts}"))
     return errors + common.check_network(static, env)

@@ -27,20 +27,22 @@ from jaxrl_suite.evaluation.normalization import (
     percentile_normalize,
     percentile_pool,
 )
-from jaxrl_suite.evaluation.tuning import (
-    ExpectedMax,
+from jaxrl_suite.evaluation.sample_complexity import (
     SampleComplexity,
     SampleComplexityEstimate,
-    effective_auc,
     effective_sample_complexity,
+    first_hitting_steps,
+    sample_complexity_interval,
+)
+from jaxrl_suite.evaluation.tuning import (
+    ExpectedMax,
+    effective_auc,
     expected_max_with_replacement,
     expected_max_without_replacement,
-    first_hitting_steps,
     fixed_budget_heldout,
     fixed_budget_interval,
     heldout_tuning_curve,
     realizable_auc,
-    sample_complexity_interval,
     tuning_cost_steps,
     tuning_curve_interval,
 )

@@ -15,10 +15,10 @@ from typing import Any
 
 import numpy as np
 
-from jaxrl_suite.evaluation import aggregates, bootstrap, normalization, sensitivity, tuning
+from jaxrl_suite.evaluation import aggregates, bootstrap, normalization, sample_complexity, sensitivity, tuning
 from jaxrl_suite.evaluation.bootstrap import IntervalEstimate
+from jaxrl_suite.evaluation.sample_complexity import SampleComplexityEstimate
 from jaxrl_suite.evaluation.sensitivity import SensitivityEstimate
-from jaxrl_suite.evaluation.tuning import SampleComplexityEstimate
 from jaxrl_suite.report.scores import (
     Panel,
     Scale,
@@ -264,7 +264,7 @@ def sample_complexities(study: Study, scores: Scores, reps: int,
 def _sample_complexity_estimate(curves: np.ndarray, steps: np.ndarray, reps: int, seed: int, name: str,
                                 kwargs: Mapping[str, Any]) -> SampleComplexityEstimate | Unavailable:
     try:
-        return tuning.sample_complexity_interval(curves, steps, reps=reps, confidence=CONFIDENCE, seed=seed,
+        return sample_complexity.sample_complexity_interval(curves, steps, reps=reps, confidence=CONFIDENCE, seed=seed,
                                                  stream=name, **kwargs)
     except ValueError as error:  # e.g. an empty or non-finite pool
         return Unavailable(str(error))

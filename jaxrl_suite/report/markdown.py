@@ -339,7 +339,8 @@ def _sample_complexity_lines(report: StudyReport, analysis: ScoreAnalysis) -> li
             "anchor's solved threshold; configurations that never reach it are reported as the censored fraction, "
             "never imputed (∞ when none does). *`zhang` mode*: the authors' released code — τ = the 90th "
             "percentile of the pooled raw returns of the algorithm's own grid on the environment, a censored "
-            "configuration charged 10 × the grid's largest first-hit step. Intervals: outer bootstrap over configurations (percentiles of "
+            "configuration charged 10 × the grid's largest first-hit step. Intervals: outer bootstrap over "
+            "configurations (percentiles of "
             "1/SC_eff, so ∞ keeps its place)."]
 
 
