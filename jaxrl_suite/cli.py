@@ -131,6 +131,9 @@ def _add_study_flags(parser: argparse.ArgumentParser, smoke_note: str) -> None:
     parser.add_argument("--resume", action="store_true",
                         help="continue an interrupted run of the same spec from its last checkpoint "
                         "(in DIR.checkpoints/)")
+    parser.add_argument("--no-compile-cache", action="store_true",
+                        help="compile every program afresh instead of using JAX's persistent compilation cache "
+                             "(default: on, in $JAXRL_SUITE_COMPILE_CACHE or ~/.cache/jaxrl_suite/jax)")
 
 
 def _scale(text: str) -> float:
@@ -235,8 +238,13 @@ def _estimate(spec, out: Path, args):
 
 
 def _as_requested(spec, args):
-    """`spec` with --scale and --smoke applied (raises SpecError like parsing does)."""
+    """`spec` with --scale and --smoke applied (raises SpecError like parsing does); the
+    compilation cache set up as asked (before anything compiles)."""
+    from jaxrl_suite import compile_cache
     from jaxrl_suite.spec import parse_spec, smoke_spec
+
+    if not args.no_compile_cache:
+        compile_cache.enable()
 
     if args.scale != 1.0:
         spec = parse_spec({**spec.raw}, scale=args.scale)

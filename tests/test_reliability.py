@@ -224,7 +224,12 @@ def test_checkpoints_are_never_silently_discarded_or_invented(checkpoint_templat
 def test_sigkill_after_the_first_checkpoint_then_resume_matches(reference, spec_file, tmp_path):
     out = tmp_path / "killed"
     steps = checkpoint_dir(out) / "steps"
-    process = cli_process("run", str(spec_file), "--out", str(out), "--checkpoint-every", "1", "--quiet")
+    # The compilation cache on, in a folder of this test's own, storing every program (the
+    # threshold lowered from 1 s): the killed process must have left its compiled programs there.
+    cache = tmp_path / "compile-cache"
+    process = cli_process("run", str(spec_file), "--out", str(out), "--checkpoint-every", "1", "--quiet",
+                          env={"JAXRL_SUITE_COMPILE_CACHE": str(cache),
+                               "JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS": "0"})
     try:
         # A finished orbax step is renamed into place under its number.
         while not (steps.is_dir() and any(p.name.isdigit() for p in steps.iterdir())):
@@ -235,6 +240,7 @@ def test_sigkill_after_the_first_checkpoint_then_resume_matches(reference, spec_
         process.kill()
         process.communicate()
     assert process.returncode == -signal.SIGKILL
+    assert [p for p in cache.iterdir() if not p.name.startswith(".")], "no compiled program was cached"
     assert not R.is_study_dir(out)  # killed before the end: nothing that looks like results
     assert main(["run", str(spec_file), "--out", str(out), "--resume", "--quiet"]) == 0
     assert_same_table(reference, out)
