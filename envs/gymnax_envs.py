@@ -68,7 +68,7 @@ class GymnaxEnv(Environment):
         )
 
     @classmethod
-    def from_id(cls, gymnax_id: str, **kwargs: Any) -> "GymnaxEnv":
+    def from_id(cls, gymnax_id: str, **kwargs: Any) -> GymnaxEnv:
         """Build from a gymnax id, e.g. "CartPole-v1"; kwargs go to the gymnax constructor."""
         gymnax_env, default_params = gymnax.make(gymnax_id, **kwargs)
         return cls(gymnax_env, default_params)

@@ -280,14 +280,14 @@ class RunningMeanStd:
     count: jax.Array  # float32; starts at a tiny pseudo-count so the first merge is defined
 
     @classmethod
-    def create(cls, shape: tuple[int, ...] = ()) -> "RunningMeanStd":
+    def create(cls, shape: tuple[int, ...] = ()) -> RunningMeanStd:
         return cls(
             mean=jnp.zeros(shape, jnp.float32),
             var=jnp.ones(shape, jnp.float32),
             count=jnp.asarray(1e-4, jnp.float32),
         )
 
-    def update(self, batch: jax.Array) -> "RunningMeanStd":
+    def update(self, batch: jax.Array) -> RunningMeanStd:
         """Merge a batch whose leading axis indexes samples (Chan et al.'s parallel formula)."""
         batch = jnp.asarray(batch, jnp.float32)
         batch_count = jnp.asarray(batch.shape[0], jnp.float32)

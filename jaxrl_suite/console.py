@@ -80,8 +80,10 @@ def print_plan(spec, scale: float, estimate=None, free_bytes: int | None = None)
 def print_summary(outcome) -> None:
     from jaxrl_suite.summary import summary_rows
 
-    table = Table(title=f"{escape(outcome.spec.name)}: final training return (each seed's last 100 episodes; mean ± std over seeds)")
-    for column in ("algo", "env", "config", "setting", "env steps", "tuning seeds", "test seeds", "eval (test)", "diverged"):
+    table = Table(title=f"{escape(outcome.spec.name)}: final training return "
+                        "(each seed's last 100 episodes; mean ± std over seeds)")
+    columns = ("algo", "env", "config", "setting", "env steps", "tuning seeds", "test seeds", "eval (test)", "diverged")
+    for column in columns:
         table.add_column(column, justify="left" if column in ("algo", "env", "setting") else "right")
     cell = lambda v: "—" if v is None else f"{v[0]:.1f} ± {v[1]:.1f}"
     for row in summary_rows(outcome.table):
@@ -110,7 +112,8 @@ def print_reproduction(rows) -> None:
     for r in rows:
         ours = "—" if r.ours_mean is None else f"{r.ours_mean:.1f} ± {r.ours_std:.1f} (n={r.ours_seeds})"
         diff = "—" if r.difference is None else f"{r.difference:+.1f}"
-        table.add_row(r.env, r.algo, ours, f"{r.published:.1f}", diff, f"[{style[r.verdict]}]{r.verdict}[/]: {r.reason}")
+        verdict = f"[{style[r.verdict]}]{r.verdict}[/]: {r.reason}"
+        table.add_row(r.env, r.algo, ours, f"{r.published:.1f}", diff, verdict)
     _printer().print(table)
 
 

@@ -36,14 +36,12 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 from flax import struct
-from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
 from jaxrl_suite.algos.base import REQUIRED_METRICS, Algorithm
+from jaxrl_suite.devices import Blocks, runs_mesh
 from jaxrl_suite.envs.core import Discrete
 from jaxrl_suite.envs.wrappers import ClipAction
 from jaxrl_suite.hosts import host_available_bytes, same_on_every_process
-
-RUNS_AXIS = "runs"
 
 #: Every device runs its runs in blocks of exactly this many (the last block padded by repeating
 #: a run). XLA picks dot kernels by problem size, so the float rounding of a vmapped program
@@ -96,7 +94,7 @@ class GroupResult:
     metrics: dict[str, np.ndarray]
     wall_clock_s: float
     compile_s: float
-    layout: "ChunkLayout | None" = None
+    layout: ChunkLayout | None = None
 
 
 def segment_iterations(algo: Algorithm, static, evaluation: EvalSettings) -> int:
@@ -120,7 +118,7 @@ class Schedule:
     steps_per_iteration: int  # env steps, per run
 
     @classmethod
-    def of(cls, group: Group, evaluation: EvalSettings) -> "Schedule":
+    def of(cls, group: Group, evaluation: EvalSettings) -> Schedule:
         algo, static = group.algorithm, group.static
         iterations = segment_iterations(algo, static, evaluation)
         total = algo.num_iterations(static)
@@ -167,17 +165,9 @@ class Carry:
 # the compiled programs
 
 
-def runs_mesh() -> Mesh:
-    """Every device of every process on one axis: the runs axis is split over all of them."""
-    return Mesh(np.array(jax.devices()), (RUNS_AXIS,))
-
-
-def along_runs(mesh: Mesh | None = None) -> NamedSharding:
-    return NamedSharding(mesh or runs_mesh(), PartitionSpec(RUNS_AXIS))
-
-
 def group_programs(group: Group, evaluation: EvalSettings):
-    return programs(group.algorithm, group.env, group.static, evaluation, segment_iterations(group.algorithm, group.static, evaluation))
+    iterations = segment_iterations(group.algorithm, group.static, evaluation)
+    return programs(group.algorithm, group.env, group.static, evaluation, iterations)
 
 
 @functools.lru_cache(maxsize=64)
@@ -293,7 +283,8 @@ def carry_shapes(group: Group, evaluation: EvalSettings, batch: int, sharding) -
     """The carry of `batch` runs as ShapeDtypeStructs placed by `sharding` (a restore target)."""
     init, _ = group_programs(group, evaluation)
     keys, hp = _abstract_inputs(group, batch, sharding)
-    return jax.tree.map(lambda s: jax.ShapeDtypeStruct(s.shape, s.dtype, sharding=sharding), jax.eval_shape(init, keys, hp))
+    return jax.tree.map(lambda s: jax.ShapeDtypeStruct(s.shape, s.dtype, sharding=sharding),
+                        jax.eval_shape(init, keys, hp))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -310,7 +301,7 @@ class ChunkLayout:
 
     @classmethod
     def for_runs(cls, n_runs: int, max_per_chunk: int | None, devices: int,
-                 per_device: int = RUNS_PER_DEVICE) -> "ChunkLayout":
+                 per_device: int = RUNS_PER_DEVICE) -> ChunkLayout:
         padded = per_device * devices
         size = min(n_runs, padded, max_per_chunk or padded)
         return cls(size, padded, math.ceil(n_runs / size))
@@ -368,7 +359,8 @@ def program_bytes_per_device(group: Group, evaluation: EvalSettings, per_device:
     memory = advance.lower(carry_shapes(group, evaluation, per_device, device), hp).compile().memory_analysis()
     if memory is None:  # a backend without the analysis: trust the estimate from the carry
         return 0
-    return memory.argument_size_in_bytes + memory.output_size_in_bytes - memory.alias_size_in_bytes + memory.temp_size_in_bytes
+    return (memory.argument_size_in_bytes + memory.output_size_in_bytes - memory.alias_size_in_bytes
+            + memory.temp_size_in_bytes)
 
 
 def _first_device() -> jax.sharding.SingleDeviceSharding:
@@ -411,7 +403,8 @@ class GroupProgress:
         finished_runs = min(self.chunk * self.layout.runs_per_chunk, n_runs)
         steps = finished_runs * int(schedule.env_steps()[-1])
         if not self.done and self.segment:
-            steps += min(self.layout.runs_per_chunk, n_runs - finished_runs) * int(schedule.env_steps()[self.segment - 1])
+            running = min(self.layout.runs_per_chunk, n_runs - finished_runs)
+            steps += running * int(schedule.env_steps()[self.segment - 1])
         return steps
 
 
@@ -454,7 +447,8 @@ def run_group(group: Group, evaluation: EvalSettings, *, max_runs_per_chunk: int
     """
     if progress is None:
         started = time.perf_counter()
-        progress = start_group(group, evaluation, max_runs_per_chunk=max_runs_per_chunk, runs_per_device=runs_per_device)
+        progress = start_group(group, evaluation, max_runs_per_chunk=max_runs_per_chunk,
+                               runs_per_device=runs_per_device)
         # Choosing the chunk size may compile the program: count it as compile time.
         progress.compile_s = progress.wall_clock_s = time.perf_counter() - started
     schedule = Schedule.of(group, evaluation)
@@ -462,7 +456,8 @@ def run_group(group: Group, evaluation: EvalSettings, *, max_runs_per_chunk: int
         on_segment(progress.env_steps_done(schedule, len(group.runs)))
     while not progress.done:
         _run_chunk(group, evaluation, schedule, progress, on_segment, checkpoints)
-    return GroupResult(group, schedule.env_steps(), progress.records, progress.wall_clock_s, progress.compile_s, progress.layout)
+    return GroupResult(group, schedule.env_steps(), progress.records, progress.wall_clock_s, progress.compile_s,
+                       progress.layout)
 
 
 def _run_chunk(group: Group, evaluation: EvalSettings, schedule: Schedule, progress: GroupProgress,
@@ -470,7 +465,8 @@ def _run_chunk(group: Group, evaluation: EvalSettings, schedule: Schedule, progr
     """Advance the chunk in progress to the end of the budget, recording and saving on the way."""
     init, advance = group_programs(group, evaluation)
     runs, real = progress.layout.runs_of(group.runs, progress.chunk)
-    rows = slice(progress.chunk * progress.layout.runs_per_chunk, progress.chunk * progress.layout.runs_per_chunk + real)
+    first = progress.chunk * progress.layout.runs_per_chunk
+    rows = slice(first, first + real)
     blocks = Blocks(runs_mesh(), progress.layout.padded)
     hp = blocks.split(stack_hparams(group.algorithm, runs))
     clock = time.perf_counter()
@@ -500,54 +496,6 @@ def _run_chunk(group: Group, evaluation: EvalSettings, schedule: Schedule, progr
         checkpoints.save(progress)
 
 
-@dataclasses.dataclass(frozen=True)
-class Blocks:
-    """A chunk of `padded` runs cut into one equal block per device of `mesh`, in mesh order;
-    this process holds the blocks of its own devices."""
-
-    mesh: Mesh
-    padded: int
-
-    @property
-    def size(self) -> int:
-        return self.padded // self.mesh.size
-
-    @property
-    def local(self) -> list[tuple[int, Any]]:
-        """(block index, device) for this process's devices."""
-        return [(b, d) for b, d in enumerate(self.mesh.devices.flat) if d.process_index == jax.process_index()]
-
-    def split(self, tree: Any) -> list[Any]:
-        """Host arrays over the chunk's runs as one pytree per local block, on its device."""
-        tree = jax.tree.map(np.asarray, tree)
-        return [jax.device_put(jax.tree.map(lambda x: x[b * self.size : (b + 1) * self.size], tree), d) for b, d in self.local]
-
-    def to_global(self, blocks: Sequence[Any]) -> Any:
-        """The local blocks as one pytree of global arrays sharded along "runs" (no copy)."""
-        sharding = along_runs(self.mesh)
-        return jax.tree.map(
-            lambda *leaves: jax.make_array_from_single_device_arrays((self.padded, *leaves[0].shape[1:]), sharding, list(leaves)),
-            *blocks,
-        )
-
-    def of_global(self, tree: Any) -> list[Any]:
-        """The local blocks of a pytree of global arrays sharded along "runs"."""
-        def block_on(device):
-            return jax.tree.map(lambda x: next(s.data for s in x.addressable_shards if s.device == device), tree)
-
-        return [block_on(d) for _, d in self.local]
-
-    def gather(self, blocks: Sequence[Mapping[str, jax.Array]]) -> dict[str, np.ndarray]:
-        """Every block's record (all processes'), as host arrays over the chunk's runs."""
-        if jax.process_count() == 1:
-            return {name: np.concatenate([np.asarray(r) for r in values]) for name, values in
-                    jax.device_get({name: [b[name] for b in blocks] for name in blocks[0]}).items()}
-        from jax.experimental import multihost_utils
-
-        return {name: np.asarray(values) for name, values in
-                multihost_utils.process_allgather(self.to_global(blocks), tiled=True).items()}
-
-
 # ---------------------------------------------------------------------------------------------
 # final states
 
@@ -572,7 +520,8 @@ def evaluate_states(group: Group, evaluation: EvalSettings, carry: Carry, keys: 
 @functools.lru_cache(maxsize=16)
 def _evaluator(algo: Algorithm, env, static, evaluation: EvalSettings):
     eval_env = evaluation_env(env)
-    return jax.jit(jax.vmap(lambda state, key: evaluate(algo, state, key, static, eval_env, env.default_params, evaluation)))
+    return jax.jit(jax.vmap(
+        lambda state, key: evaluate(algo, state, key, static, eval_env, env.default_params, evaluation)))
 
 
 # ---------------------------------------------------------------------------------------------

@@ -2,10 +2,10 @@
 
 import jax.numpy as jnp
 import numpy as np
-from jaxrl_suite.envs import make
 
 from jaxrl_suite.algos.a2c import A2C, Static, optimizer
 from jaxrl_suite.algos.common import actor_critic
+from jaxrl_suite.envs import make
 from jaxrl_suite.runner import train
 
 

@@ -99,8 +99,8 @@ def test_types_and_metrics(name):
     one_state = jax.tree.map(lambda s: jnp.zeros(s.shape[1:], s.dtype), state)
     obs = jnp.zeros((3, *env.observation_space(env.default_params).shape), jnp.float32)
     for deterministic in (True, False):
-        action = jax.eval_shape(lambda s, o: algo.act(s, o, jax.random.PRNGKey(1), static, env, env.default_params,
-                                                      deterministic), one_state, obs)
+        action = jax.eval_shape(lambda s, o, deterministic=deterministic: algo.act(
+            s, o, jax.random.PRNGKey(1), static, env, env.default_params, deterministic), one_state, obs)
         assert action.shape[0] == 3
     # Presets build, and their hyperparameters are in range.
     for preset in algo.presets.values():

@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 
 from jaxrl_suite.envs import (
+    PROBES,
     Box,
     ClipAction,
     Discrete,
@@ -20,7 +21,6 @@ from jaxrl_suite.envs import (
     EpisodeStatistics,
     NormalizeVecObservation,
     NormalizeVecReward,
-    PROBES,
     RunningMeanStd,
     ScaleReward,
     TimeLimit,
@@ -110,7 +110,7 @@ def exploring_actions(space, num_envs):
     return jnp.linspace(-1.5, 1.5, num_envs)[:, None]
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def probe_rollout(name):
     """12 steps of 24 envs: 16 explore every action, 8 follow the probe's `optimal_action`.
 
@@ -376,7 +376,7 @@ class KeepRaw(Wrapper):
         return obs, state, reward, terminated, truncated, {**info, "raw": raw}
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def cartpole_runs():
     """CartPole (random policy, 15-step limit) through both normalisers, and what they got.
 

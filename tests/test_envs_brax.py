@@ -20,7 +20,7 @@ NUM_STEPS = 40
 QUICK_COMPILE = {"xla_backend_optimization_level": 0}
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def pendulum():
     """The adapter, and a jitted run of it beside raw brax on the same physics states.
 
@@ -50,7 +50,7 @@ def pendulum():
     return env, compiled
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def pendulum_run(max_steps_in_episode):
     """Zero actions (the pole falls after about 20 steps) for NUM_STEPS steps, as numpy."""
     env, run = pendulum()

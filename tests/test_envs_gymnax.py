@@ -10,7 +10,6 @@ import pytest
 
 from jaxrl_suite.envs import Box, Discrete, FlattenObservation, GymnaxEnv, make
 
-
 #: XLA's backend optimisations off: these programs run a few steps, so compiling them dominates
 QUICK_COMPILE = {"xla_backend_optimization_level": 0}
 
@@ -19,7 +18,7 @@ def compile_quickly(fn, *example_args):
     return jax.jit(fn).lower(*example_args).compile(compiler_options=QUICK_COMPILE)
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def paired_runner(gymnax_id, num_steps):
     """A compiled (key, params) -> (raw gymnax run, adapter run) on the same keys and actions."""
     raw_env, _ = gymnax.make(gymnax_id)

@@ -8,9 +8,9 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
+
 from jaxrl_suite.envs.core import Discrete
 from jaxrl_suite.envs.hard_instance import HardInstanceBandit
-
 from jaxrl_suite.evaluation import hard_instance as hi
 
 # --- the environment family ----------------------------------------------------------------------

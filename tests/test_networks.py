@@ -10,9 +10,9 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
-from jaxrl_suite.envs import make
 
 from jaxrl_suite.algos import ALGORITHMS, common, ppo, ppo_variants, pqn, sac
+from jaxrl_suite.envs import make
 from jaxrl_suite.networks import INITIALIZERS, MLP, ActorCritic
 from jaxrl_suite.spec import parse_spec
 

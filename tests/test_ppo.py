@@ -12,7 +12,8 @@ from jaxrl_suite.algos.ppo import PPO, Static
 from jaxrl_suite.envs import make
 from jaxrl_suite.runner import train
 
-SMALL = Static(total_env_steps=16_384, num_envs=8, num_steps=16, num_minibatches=2, update_epochs=4, hidden_sizes=(32, 32))
+SMALL = Static(total_env_steps=16_384, num_envs=8, num_steps=16, num_minibatches=2, update_epochs=4,
+               hidden_sizes=(32, 32))
 FAST = {"lr": 3e-3, "lr_final_ratio": 1.0, "ent_coef": 0.0}
 
 

@@ -8,10 +8,10 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
-from jaxrl_suite.envs import make
 
 from jaxrl_suite.algos import common, dqn, pqn
 from jaxrl_suite.algos.base import ReplayBuffer
+from jaxrl_suite.envs import make
 from jaxrl_suite.runner import train
 
 DQN_SMALL = dqn.Static(

@@ -4,10 +4,10 @@ optimisers (the contract test covers its policy on the continuous probe)."""
 import jax
 import jax.numpy as jnp
 import numpy as np
-from jaxrl_suite.envs import make
 
 from jaxrl_suite.algos.common import actor_critic, actor_critic_adam
 from jaxrl_suite.algos.reinforce import REINFORCE, HParams, Static
+from jaxrl_suite.envs import make
 from jaxrl_suite.networks import ActorCritic
 from jaxrl_suite.runner import train
 

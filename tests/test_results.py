@@ -56,7 +56,8 @@ def test_cli_run_writes_a_complete_study_directory(study_dir):
 
 def test_results_do_not_depend_on_chunking_through_the_cli(study_dir, tmp_path):
     (tmp_path / "spec.toml").write_text(SPEC)
-    assert main(["run", str(tmp_path / "spec.toml"), "--out", str(tmp_path / "o"), "--quiet", "--max-runs-per-chunk", "3"]) == 0
+    args = ["run", str(tmp_path / "spec.toml"), "--out", str(tmp_path / "o"), "--quiet", "--max-runs-per-chunk", "3"]
+    assert main(args) == 0
     a, _ = R.read_study(study_dir)
     b, _ = R.read_study(tmp_path / "o")
     np.testing.assert_allclose(a["train_return"].to_numpy(), b["train_return"].to_numpy(), rtol=1e-6)

@@ -1,13 +1,12 @@
 """The runner: one compiled program per sweep, run independence, chunking, divergence."""
 
-import dataclasses
 
 import jax
 import numpy as np
 import pytest
 
 from jaxrl_suite.algos.base import EpisodeTracker
-from jaxrl_suite.runner import EvalSettings, programs, run_group, segment_iterations
+from jaxrl_suite.runner import programs, run_group, segment_iterations
 from jaxrl_suite.spec import parse_spec
 from jaxrl_suite.study import plan
 

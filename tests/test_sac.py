@@ -8,7 +8,6 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
-from jaxrl_suite.envs import Box, Wrapper, make
 
 from jaxrl_suite.algos.base import ReplayBuffer
 from jaxrl_suite.algos.sac import (
@@ -21,6 +20,7 @@ from jaxrl_suite.algos.sac import (
     squashed_log_prob,
     squashed_sample,
 )
+from jaxrl_suite.envs import Box, Wrapper, make
 from jaxrl_suite.runner import EvalSettings, Group, Run, programs, run_group, segment_iterations, train
 
 SMALL = Static(
