@@ -26,6 +26,7 @@ import numpy as np
 
 from jaxrl_suite import results as R
 from jaxrl_suite.checkpoint import CheckpointError, StudyCheckpoints, checkpoint_dir, restore_tree
+from jaxrl_suite.devices import along_runs, runs_mesh
 from jaxrl_suite.runner import (
     RUNS_PER_DEVICE,
     Carry,
@@ -35,13 +36,11 @@ from jaxrl_suite.runner import (
     GroupProgress,
     GroupResult,
     Schedule,
-    along_runs,
     carry_bytes_per_run,
     carry_shapes,
     empty_records,
     evaluate_states,
     run_group,
-    runs_mesh,
 )
 from jaxrl_suite.spec import StudySpec, check_groups, groups, parse_spec
 from jaxrl_suite.summary import markdown, summary_rows
