@@ -91,3 +91,17 @@ def shrunk(name: str, tmp_path, replacements: dict[str, str]):
     path = tmp_path / f"{name}.toml"
     path.write_text(text)
     return path
+
+
+def assert_run_refuses(spec: Path, out: Path, capsys, field: str, words: str) -> None:
+    """`jaxrl-suite run SPEC --out OUT` refuses the spec: exit 2, the field and the reason named,
+    no traceback, nothing written."""
+    from jaxrl_suite.cli import main
+
+    code = main(["run", str(spec), "--out", str(out), "--quiet"])
+    err = capsys.readouterr().err
+    assert code == 2, err
+    assert f"'{field}'" in err, err
+    assert words in err, err
+    assert "Traceback" not in err
+    assert not out.exists()

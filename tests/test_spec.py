@@ -3,6 +3,7 @@
 import copy
 
 import pytest
+from study_fixtures import assert_run_refuses
 
 from jaxrl_suite.cli import main
 from jaxrl_suite.spec import SpecError, configs, parse_spec
@@ -105,13 +106,7 @@ def test_cli_rejects_mistake_with_field_exit_2_and_writes_nothing(tmp_path, caps
     if field is None:  # a control: the same mutation machinery yields a spec that passes validation
         parse_spec(mutate(path, value))
         return
-    code = main(["run", str(spec), "--out", str(out), "--quiet"])
-    err = capsys.readouterr().err
-    assert code == 2, err
-    assert f"'{field}'" in err, err
-    assert words in err, err
-    assert "Traceback" not in err
-    assert not out.exists()
+    assert_run_refuses(spec, out, capsys, field, words)
 
 
 def test_invalid_toml_is_a_clean_error(tmp_path, capsys):

@@ -3,6 +3,7 @@ written; a valid tuner is validated, its plan printed, and the run refused until
 tuners. These only parse (no compile), so they are fast."""
 
 import pytest
+from study_fixtures import assert_run_refuses
 
 from jaxrl_suite import tuners
 from jaxrl_suite.cli import main
@@ -90,13 +91,7 @@ def test_cli_names_the_tuner_mistake_with_exit_2(tmp_path, capsys, what, raw, fi
     spec = tmp_path / "spec.toml"
     spec.write_text(toml_text(raw))
     out = tmp_path / "out"
-    code = main(["run", str(spec), "--out", str(out), "--quiet"])
-    err = capsys.readouterr().err
-    assert code == 2, err
-    assert f"'{field}'" in err, err
-    assert words in err, err
-    assert "Traceback" not in err
-    assert not out.exists()
+    assert_run_refuses(spec, out, capsys, field, words)
 
 
 def test_a_valid_tuner_prints_its_plan_and_is_refused_with_exit_2(tmp_path, capsys):
