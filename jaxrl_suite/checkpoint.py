@@ -147,6 +147,11 @@ class StudyCheckpoints:
             raise CheckpointError(f"{directory} holds no complete checkpoint to resume from; delete it to start over")
         return checkpoints
 
+    def part(self, name: str) -> StudyCheckpoints:
+        """A second sequence of steps in a subdirectory, held under this directory's lock and
+        removed with it (the tuners' progress: its records and carries have other shapes)."""
+        return StudyCheckpoints(self.directory / name)
+
     # -- the study's position, records and carry -----------------------------------------------
 
     def latest_step(self) -> int | None:

@@ -252,24 +252,7 @@ def _as_requested(spec, args):
         spec = smoke_spec(spec)
         # Blocks of one run: padding one run to a block of 16 would do 16 times the work.
         args.runs_per_device = args.runs_per_device or 1
-    _refuse_tuners(spec, args)
     return spec
-
-
-def _refuse_tuners(spec, args) -> None:
-    """A spec with [algorithms.tuner] is validated and its plan printed, but not run: the tuner
-    policies (jaxrl_suite/tuners) are not wired into the runner yet. Raises SpecError (exit 2)."""
-    from jaxrl_suite.spec import SpecError
-    from jaxrl_suite.tuners import describe
-
-    tuned = [(i, algo) for i, algo in enumerate(spec.algorithms) if algo.tuner is not None]
-    if not tuned:
-        return
-    if not args.quiet:
-        for _, algo in tuned:
-            print(f"{algo.label}: {describe(algo.tuner, len(spec.tuning_seeds))}")
-    raise SpecError(f"algorithms[{tuned[0][0]}].tuner", "the tuner settings are valid, but tuner execution "
-                    "lands with the runner integration: this version cannot run a study with a tuner yet")
 
 
 def _reproduce(args) -> int:

@@ -64,6 +64,12 @@ def print_plan(spec, scale: float, estimate=None, free_bytes: int | None = None)
     from jaxrl_suite.spec import configs
 
     for algo in spec.algorithms:
+        if algo.tuner is not None:
+            from jaxrl_suite.tuners import describe
+
+            tuner = describe(algo.tuner, len(spec.tuning_seeds)).replace("\n", "\n    ")
+            printer.print(f"  {escape(algo.label)}: {algo.algorithm.name}, tuned by {escape(tuner)}")
+            continue
         n = len(configs(algo))
         search = f" ({algo.method} search over {', '.join(d.name for d in algo.dimensions)})" if algo.dimensions else ""
         printer.print(f"  {escape(algo.label)}: {algo.algorithm.name}, {n} config{'s' * (n != 1)}{search}")

@@ -83,6 +83,10 @@ def table_from_groups(study: str, group_results: Sequence[Any]) -> pa.Table:
             if name not in part and name not in ("train_return", "eval_return", "episodes", "diverged"):
                 part["metric." + name] = values.astype(np.float64).reshape(-1)
         parts.append(part)
+    if not parts:  # a study of tuners only: its runs are in the tuners' table
+        return pa.table({name: pa.array([], pa.float64() if name in ("train_return", "eval_return") else pa.string()
+                                         if name in ("study", "algo", "algorithm", "env", "seed_role") else
+                                         pa.bool_() if name == "diverged" else pa.int64()) for name in COLUMNS})
     names = list(COLUMNS) + [HP_PREFIX + n for n in hp_names]
     extra = sorted({k for p in parts for k in p if k not in names})
     for name in names + extra:
@@ -123,10 +127,10 @@ def git_revision() -> str | None:
 
 def write_study(
     out_dir: str | Path, table: pa.Table, manifest: Mapping[str, Any], extra_files: Mapping[str, str] | None = None,
-    extra_dirs: Mapping[str, str | Path] | None = None,
+    extra_dirs: Mapping[str, str | Path] | None = None, extra_tables: Mapping[str, pa.Table] | None = None,
 ) -> Path:
-    """Write a study directory atomically (see module docstring), with optional text files and
-    directories (copied in, as hard links where the filesystem allows)."""
+    """Write a study directory atomically (see module docstring), with optional text files, Parquet
+    tables and directories (copied in, as hard links where the filesystem allows)."""
     out = Path(out_dir)
     if out.exists() and not is_study_dir(out) and any(out.iterdir()):
         raise ResultsError(f"{out} exists and is not a jaxrl_suite study directory; refusing to overwrite it")
@@ -137,6 +141,8 @@ def write_study(
                                                    default=_json_default))
         for name, text in (extra_files or {}).items():
             (staging / name).write_text(text)
+        for name, extra in (extra_tables or {}).items():
+            pq.write_table(extra, staging / name)
         for name, source in (extra_dirs or {}).items():
             if Path(source).is_dir():
                 shutil.copytree(source, staging / name, copy_function=_link_or_copy)

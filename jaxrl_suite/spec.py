@@ -259,7 +259,7 @@ def groups(spec: StudySpec, make_env) -> tuple[list[Group], dict[str, list[Confi
     seeds = [(s, "tune") for s in spec.tuning_seeds] + [(s, "test") for s in spec.test_seeds]
     all_groups: list[Group] = []
     all_configs: dict[str, list[Config]] = {}
-    for algo in spec.algorithms:
+    for algo in (a for a in spec.algorithms if a.tuner is None):  # tuners: jaxrl_suite.tuners.execution
         algo_configs = configs(algo)
         all_configs[algo.label] = algo_configs
         by_static: dict[Any, list[Config]] = {}

@@ -41,9 +41,23 @@ from jaxrl_suite.runner import (
     empty_records,
     evaluate_states,
     run_group,
+    stack_hparams,
 )
 from jaxrl_suite.spec import StudySpec, check_groups, groups, parse_spec
 from jaxrl_suite.summary import markdown, summary_rows
+from jaxrl_suite.tuners import plan as plan_of_tuner
+from jaxrl_suite.tuners.base import TunerState
+from jaxrl_suite.tuners.execution import (
+    PHASES,
+    JobProgress,
+    Pool,
+    TunerJob,
+    empty_job_records,
+    run_job,
+    tuner_jobs,
+)
+from jaxrl_suite.tuners.records import TABLE as TUNER_TABLE
+from jaxrl_suite.tuners.records import manifest_entries, tuner_table
 
 #: Checkpoint every segment by default: a segment is an evaluation interval of every run, and
 #: saving a carry of parameters and optimiser state costs little next to it.
@@ -70,9 +84,11 @@ def environment(env_id: str):
 
 
 def plan(spec: StudySpec):
-    """Groups and configurations, with every shape check done (nothing compiled yet)."""
+    """Groups and configurations, with every shape check done (nothing compiled yet). Tuners
+    run apart from the groups (`tuner_jobs`); their checks are done here too."""
     all_groups, all_configs = groups(spec, environment)
-    check_groups(spec, all_groups)
+    jobs = tuner_jobs(spec, environment)
+    check_groups(spec, all_groups + [job.group for job in jobs])
     return all_groups, all_configs
 
 
@@ -99,9 +115,8 @@ def run_study(
     continues from the last checkpoint of an earlier run of the same spec. A fresh run is refused
     (ResultsError) when its checkpoints would not fit on the disk (`estimate`, computed if not given).
     """
-    if any(algo.tuner is not None for algo in spec.algorithms):  # validated, but nothing runs a tuner yet
-        raise NotImplementedError("tuner execution lands with the runner integration (see jaxrl_suite/tuners)")
     all_groups, all_configs = plan(spec)
+    jobs = tuner_jobs(spec, environment)
     out_dir = Path(out_dir)
     directory = checkpoint_dir(out_dir)
     _check_out_dir(out_dir, directory)  # creates nothing
@@ -121,12 +136,17 @@ def run_study(
                       checkpoints=saver.for_group(i))
             for i, group in enumerate(all_groups)
         ]
+        tuned = _run_tuners(jobs, spec, store, resume=resume, runs_per_device=runs_per_device, progress=progress)
         table = R.table_from_groups(spec.name, group_results)
         manifest = _manifest(spec, all_configs, group_results, resumed=resume)
+        tables = {}
+        if jobs:
+            manifest["tuners"] = manifest_entries(jobs, tuned)
+            tables[TUNER_TABLE] = tuner_table(spec.name, jobs, tuned, spec.evaluation)
         if jax.process_index() == 0:
             summary = markdown(summary_rows(table), f"{spec.name}: final scores per configuration")
             R.write_study(out_dir, table, manifest, extra_files={"summary.md": summary},
-                          extra_dirs={POLICIES: store.directory / "final"})
+                          extra_dirs={POLICIES: store.directory / "final"}, extra_tables=tables)
     except BaseException:
         store.close()  # the checkpoints stay for --resume
         raise
@@ -152,7 +172,7 @@ class StudyEstimate:
 
     env_steps: int  # over all runs
     runs: int
-    programs: int  # one compiled program (init + segment) per group
+    programs: int  # one compiled program (init + segment) per (algorithm, environment, Static)
     checkpoint_bytes: int  # on disk at most: every run's final state, plus two steps of a chunk in progress
 
 
@@ -168,7 +188,14 @@ def estimate_study(spec: StudySpec, max_runs_per_chunk: int | None = None,
         layout = ChunkLayout.for_runs(len(group.runs), max_runs_per_chunk, devices, runs_per_device or RUNS_PER_DEVICE)
         env_steps += len(group.runs) * int(Schedule.of(group, spec.evaluation).env_steps()[-1])
         checkpoint_bytes += carry_bytes_per_run(group, spec.evaluation) * layout.padded * (layout.count + 2)
-    return StudyEstimate(env_steps, sum(len(g.runs) for g in all_groups), len(all_groups), checkpoint_bytes)
+    runs, programs = sum(len(g.runs) for g in all_groups), {(g.algorithm, g.env_id, g.static) for g in all_groups}
+    for job in tuner_jobs(spec, environment):
+        # The tuning runs (all members, tuning seeds, repetitions) share one pool, kept in two steps.
+        env_steps += tuner_budget(job)
+        runs += len(job.group.runs) + job.repetitions * len(job.test_seeds)
+        programs.add((job.group.algorithm, job.group.env_id, job.group.static))
+        checkpoint_bytes += carry_bytes_per_run(job.group, spec.evaluation) * len(job.group.runs) * 2
+    return StudyEstimate(env_steps, runs, len(programs), checkpoint_bytes)
 
 
 def check_disk_space(path: Path, estimate: StudyEstimate) -> None:
@@ -202,11 +229,12 @@ def format_size(n: float) -> str:
     return f"{n:.1f} TiB"
 
 
-def _reporter(group: Group, progress: Callable[[str, int, int], Any] | None) -> Callable[[int], None]:
+def _reporter(group: Group, progress: Callable[[str, int, int], Any] | None, label: str | None = None,
+              budget: int | None = None) -> Callable[[int], None]:
     """run_group's `on_segment` increments, summed into `progress(label, done, total)` calls."""
     algo = group.algorithm
-    budget = algo.num_iterations(group.static) * algo.steps_per_iteration(group.static) * len(group.runs)
-    label = f"{group.label} on {group.env_id} ({len(group.runs)} runs)"
+    budget = budget or algo.num_iterations(group.static) * algo.steps_per_iteration(group.static) * len(group.runs)
+    label = label or f"{group.label} on {group.env_id} ({len(group.runs)} runs)"
     done = 0
 
     def on_segment(steps: int) -> None:
@@ -216,6 +244,87 @@ def _reporter(group: Group, progress: Callable[[str, int, int], Any] | None) -> 
             progress(label, done, budget)
 
     return on_segment
+
+
+# ---------------------------------------------------------------------------------------------
+# tuners
+
+
+def _run_tuners(jobs: list[TunerJob], spec: StudySpec, store: StudyCheckpoints, *, resume: bool,
+                runs_per_device: int | None, progress) -> list[JobProgress]:
+    """Run every tuner job after the groups, saving into the `tuners` part of the checkpoints
+    after every segment; on resume, continue from the last save."""
+    if not jobs:
+        return []
+    part = store.part("tuners")
+    try:
+        done = _restore_jobs(part, jobs, spec.evaluation) if resume and part.latest_step() is not None else []
+
+        def save(index: int, job_progress: JobProgress) -> None:
+            started = [*done[:index], job_progress]
+            pool = job_progress.pool
+            carry = None if pool is None else {"carry": pool.carry, "hparams": dataclasses.asdict(pool.hparams)}
+            part.save({"jobs": [p.position() for p in started]}, {str(i): p.records for i, p in enumerate(started)},
+                      carry)
+
+        for i, job in enumerate(jobs):
+            reporter = _reporter(job.group, progress, f"{job.label} tuner ({job.settings.method}) on {job.group.env_id}",
+                                 tuner_budget(job))
+            resumed = done[i] if i < len(done) else None
+            if resumed is not None and resumed.phase == "done":
+                continue
+            result = run_job(job, spec.evaluation, runs_per_device=runs_per_device, progress=resumed,
+                             save=lambda p, i=i: save(i, p), on_segment=reporter)
+            done[i:] = [result]
+        return done
+    finally:
+        part.close()
+
+
+def tuner_budget(job: TunerJob) -> int:
+    """Env steps a tuner job takes in all: its charge, then its outputs on the test seeds."""
+    algo, static = job.group.algorithm, job.group.static
+    per_run = algo.num_iterations(static) * algo.steps_per_iteration(static)
+    charge = plan_of_tuner(job.settings).charge(job.seeds_per_repetition, job.repetitions)
+    return charge + per_run * len(job.test_seeds) * job.repetitions
+
+
+def _restore_jobs(part: StudyCheckpoints, jobs: list[TunerJob], evaluation: EvalSettings) -> list[JobProgress]:
+    """The progress of every tuner job the checkpoint had started, records and pool included."""
+    try:
+        entries = part.position()["jobs"]
+        positions = [(str(e["phase"]), int(e["segment"]), [TunerState.from_json(s) for s in e["states"]],
+                      float(e["wall_clock_s"]), float(e["compile_s"])) for e in entries]
+    except (KeyError, TypeError, ValueError, AttributeError) as error:
+        raise CheckpointError(f"{part.directory}: the tuners' position is malformed ({error!r})") from None
+    if not 1 <= len(positions) <= len(jobs) or any(p[0] not in PHASES for p in positions):
+        raise CheckpointError(f"{part.directory}: the tuners' position does not match the spec's "
+                              f"{len(jobs)} tuner jobs; delete the checkpoints to start over")
+    targets = {}
+    for i, (phase, *_rest) in enumerate(positions):
+        job = jobs[i]
+        targets[str(i)] = {"tune": empty_job_records(job, evaluation, len(job.group.runs))}
+        if phase != "tune":
+            targets[str(i)]["test"] = empty_job_records(job, evaluation, job.repetitions * len(job.test_seeds))
+    last_phase, last_segment, last_states = positions[-1][:3]
+    pool_target = None
+    if last_phase != "done" and (last_phase == "tune" or last_segment > 0):
+        job = jobs[len(positions) - 1]
+        runs = job.group.runs if last_phase == "tune" else job.test_runs(last_states)
+        pool_target = _pool_target(job, evaluation, runs)
+    records, pool = part.restore(targets, pool_target)
+    out = [JobProgress(phase, segment, states, records[str(i)], None, wall, compile_s)
+           for i, (phase, segment, states, wall, compile_s) in enumerate(positions)]
+    if pool is not None:
+        out[-1].pool = Pool(pool["carry"], jobs[len(positions) - 1].group.algorithm.HParams(**pool["hparams"]))
+    return out
+
+
+def _pool_target(job: TunerJob, evaluation: EvalSettings, runs) -> dict[str, Any]:
+    shapes = carry_shapes(job.group, evaluation, len(runs), jax.sharding.SingleDeviceSharding(jax.local_devices()[0]))
+    hparams = jax.tree.map(np.asarray, stack_hparams(job.group.algorithm, runs))
+    return {"carry": jax.tree.map(lambda s: np.zeros(s.shape, s.dtype), shapes),
+            "hparams": {k: np.zeros_like(v) for k, v in dataclasses.asdict(hparams).items()}}
 
 
 # ---------------------------------------------------------------------------------------------
