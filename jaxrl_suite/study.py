@@ -268,8 +268,8 @@ def _run_tuners(jobs: list[TunerJob], spec: StudySpec, store: StudyCheckpoints, 
                       carry)
 
         for i, job in enumerate(jobs):
-            reporter = _reporter(job.group, progress, f"{job.label} tuner ({job.settings.method}) on {job.group.env_id}",
-                                 tuner_budget(job))
+            label = f"{job.label} tuner ({job.settings.method}) on {job.group.env_id}"
+            reporter = _reporter(job.group, progress, label, tuner_budget(job))
             resumed = done[i] if i < len(done) else None
             if resumed is not None and resumed.phase == "done":
                 continue

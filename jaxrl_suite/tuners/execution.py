@@ -99,7 +99,7 @@ class TunerJob:
     def test_runs(self, states: Sequence[TunerState]) -> list[Run]:
         """Each repetition's output on every test seed (PBT: with the schedule's first values)."""
         runs = []
-        for repetition, state in enumerate(states):
+        for state in states:
             values = self.output(state)
             first = values[0][1] if self.settings.method == "pbt" else values
             runs += [Run(state.best, {**self.base_hparams, **first}, seed, "test") for seed in self.test_seeds]
@@ -189,7 +189,7 @@ def advance_pool(pool: Pool, group: Group, evaluation: EvalSettings, rows: np.nd
         out, record = zip(*[advance(c, h) for c, h in zip(carry, hparams)])  # every device at once
         record = blocks.gather(record)
         new = _host_concat(out)
-        jax.tree.map(lambda old, fresh: old.__setitem__(real, fresh[: len(real)]), pool.carry, new)
+        jax.tree.map(lambda old, fresh, rows=real: old.__setitem__(rows, fresh[: len(rows)]), pool.carry, new)
         records.append({name: values[: len(real)] for name, values in record.items()})
     return {name: np.concatenate([r[name] for r in records]) for name in records[0]}
 

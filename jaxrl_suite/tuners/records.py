@@ -45,7 +45,8 @@ def tuner_table(study: str, jobs: Sequence[TunerJob], progresses: Sequence[JobPr
         for i, (run, hparams, role, repetition) in enumerate(runs):
             records = recorded[role]
             row = i - offsets[role]
-            schedule = job.output(progress.states[repetition]) if role == "test" and job.settings.method == "pbt" else None
+            replayed = role == "test" and job.settings.method == "pbt"
+            schedule = job.output(progress.states[repetition]) if replayed else None
             for checkpoint in np.flatnonzero(~np.isnan(records["train_return"][row])):
                 values = dict(hparams)
                 if schedule is not None:  # the values in force during this checkpoint's segment
