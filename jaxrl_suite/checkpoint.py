@@ -142,7 +142,10 @@ class StudyCheckpoints:
                 lock.release()
             raise
         checkpoints = cls(directory, lock)
-        if checkpoints.latest_step() is None:
+        # A study of tuners only saves its steps in the tuners' part (see `part`).
+        tuner_steps = directory / "tuners" / "steps"
+        if checkpoints.latest_step() is None and not (tuner_steps.is_dir() and any(
+                p.name.isdigit() for p in tuner_steps.iterdir())):
             checkpoints.close()  # lets orbax's background clean-up finish before the process exits
             raise CheckpointError(f"{directory} holds no complete checkpoint to resume from; delete it to start over")
         return checkpoints

@@ -128,7 +128,7 @@ def run_study(
     if jax.process_index() == 0:
         R.remove_stale_staging(out_dir)  # what a writer killed during an earlier write left
     try:
-        started = _restore(store, spec, all_groups) if resume else []
+        started = _restore(store, spec, all_groups) if resume and store.latest_step() is not None else []
         saver = _StudySaver(store, checkpoint_every, started)
         group_results = [
             run_group(group, spec.evaluation, max_runs_per_chunk=max_runs_per_chunk, runs_per_device=runs_per_device,
@@ -304,7 +304,7 @@ def _restore_jobs(part: StudyCheckpoints, jobs: list[TunerJob], evaluation: Eval
     for i, (phase, *_rest) in enumerate(positions):
         job = jobs[i]
         targets[str(i)] = {"tune": empty_job_records(job, evaluation, len(job.group.runs))}
-        if phase != "tune":
+        if phase != "tune" and job.test_seeds:
             targets[str(i)]["test"] = empty_job_records(job, evaluation, job.repetitions * len(job.test_seeds))
     last_phase, last_segment, last_states = positions[-1][:3]
     pool_target = None

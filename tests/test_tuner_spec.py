@@ -1,12 +1,10 @@
 """The [algorithms.tuner] table: mistakes are named by field with exit 2 through the CLI, nothing
-written; a valid tuner is validated, its plan printed, and the run refused until the runner runs
-tuners. These only parse (no compile), so they are fast."""
+written. These only parse (no compile), so they are fast; tests/test_tuner_runs.py runs tuners."""
 
 import pytest
 from study_fixtures import assert_run_refuses
 
 from jaxrl_suite import tuners
-from jaxrl_suite.cli import main
 from jaxrl_suite.spec import parse_spec
 
 # PPO with num_envs 4 and num_steps 128: 512 env steps per iteration; segments of 10 iterations.
@@ -17,10 +15,10 @@ SPACE = {"lr": {"log_uniform": [1e-4, 1e-2]}, "ent_coef": [0.0, 0.01]}
 LISTS = {"lr": [1e-4, 1e-3, 1e-2], "ent_coef": [0.0, 0.01]}  # 6 points
 
 
-def spec_raw(tuner, space=SPACE, search=None, every=SEGMENT, total=9 * SEGMENT):
+def spec_raw(tuner, space=SPACE, search=None, every=SEGMENT, total=9 * SEGMENT, test_seeds=(100,)):
     return {
         "name": "tuned", "envs": ["gymnax/CartPole-v1"], "total_env_steps": total, "tuning_seeds": 2,
-        "test_seeds": [100], "evaluation": {"every_env_steps": every, "episodes": 2},
+        "test_seeds": list(test_seeds), "evaluation": {"every_env_steps": every, "episodes": 2},
         "algorithms": [{"algorithm": "ppo", "static": {"num_envs": 4}, "search": {"space": space, **(search or {})},
                         "tuner": tuner}],
     }
@@ -82,6 +80,10 @@ MISTAKES = [
      "PBT changes only traced HParams"),
     ("perturbing a hyperparameter outside the space", spec_raw({**PBT, "hyperparameters": ["gamma"]}),
      f"{T}.hyperparameters[0]", "not in algorithms[0].search.space"),
+    ("a shape setting in a tuner's space", spec_raw(SH, space={**SPACE, "num_minibatches": [2, 4]}),
+     "algorithms[0].search.space.num_minibatches", "traced hyperparameters only"),
+    ("repetitions whose tuning seeds reach the test seeds", spec_raw({**SH, "repetitions": 3}, test_seeds=[2_000_001]),
+     f"{T}.repetitions", "reaches the test seeds [2000001]"),
     ("a bad perturb factor", spec_raw({**PBT, "perturb_factors": [0.8, -1.2]}), f"{T}.perturb_factors", "positive"),
 ]
 
@@ -92,17 +94,6 @@ def test_cli_names_the_tuner_mistake_with_exit_2(tmp_path, capsys, what, raw, fi
     spec.write_text(toml_text(raw))
     out = tmp_path / "out"
     assert_run_refuses(spec, out, capsys, field, words)
-
-
-def test_a_valid_tuner_prints_its_plan_and_is_refused_with_exit_2(tmp_path, capsys):
-    spec = tmp_path / "spec.toml"
-    spec.write_text(toml_text(spec_raw(SH)))
-    out = tmp_path / "out"
-    assert main(["run", str(spec), "--out", str(out)]) == 2
-    captured = capsys.readouterr()
-    assert "9 x 5,120, 3 x 15,360, 1 x 46,080" in captured.out
-    assert "tuner execution lands with the runner integration" in captured.err
-    assert not out.exists() and not (tmp_path / "out.checkpoints").exists()
 
 
 def test_parsed_settings_carry_the_spec():
@@ -116,11 +107,3 @@ def test_parsed_settings_carry_the_spec():
     assert tuners.plan(pbt).decision_points == (2 * SEGMENT, 4 * SEGMENT, 6 * SEGMENT, 8 * SEGMENT, 9 * SEGMENT)
     plain = parse_spec({**spec_raw(SH), "algorithms": [{"algorithm": "ppo", "search": {"space": {"lr": [1e-3]}}}]})
     assert plain.algorithms[0].tuner is None and plain.algorithms[0].method == "grid"  # without the table: as before
-
-
-def test_run_study_refuses_a_tuner_instead_of_ignoring_it(tmp_path):
-    from jaxrl_suite.study import run_study
-
-    with pytest.raises(NotImplementedError, match="runner integration"):
-        run_study(parse_spec(spec_raw(SH)), tmp_path / "out")
-    assert not (tmp_path / "out").exists()

@@ -17,9 +17,10 @@ the same configuration computes in a grid.
 
 Decisions use only tuning-seed evaluation returns (`eval_return` at the decision point; the
 training return when the study evaluates no episodes). PBT's exploit copies a member's whole
-carry -- parameters, optimiser state, environment state -- from its source on the same tuning
-seed, except its random keys (leaves whose name ends in `key`), which stay its own so the copy
-goes on with a different stream; explore then overwrites its traced HParams. No recompile.
+carry -- parameters, optimiser state, environment state -- and every hyperparameter from its
+source on the same tuning seed, except its random keys (leaves whose name ends in `key`), which
+stay its own so the copy goes on with a different stream; explore then overwrites the traced
+HParams PBT may change. No recompile.
 
 Repetition r trains on the tuning seeds s + REPETITION_SEED_STRIDE * r (repetition 0 on the
 spec's own), so repetitions are independent tuners, a grid's included. Test seeds never reach a
@@ -57,6 +58,7 @@ from jaxrl_suite.tuners import configurations, decide, pbt, plan, start
 from jaxrl_suite.tuners.base import TunerState
 
 REPETITION_SEED_STRIDE = 1_000_000
+HP_RECORD = "hp."  # records of the hyperparameter values a run trained with, per segment
 PHASES = ("tune", "test", "done")
 
 
@@ -76,6 +78,11 @@ class TunerJob:
     @property
     def label(self) -> str:
         return self.group.label
+
+    @property
+    def searched(self) -> list[str]:
+        """The hyperparameters the tuner sets; their values are recorded per run and segment."""
+        return [d.name for d in self.settings.space]
 
     @property
     def members(self) -> int:
@@ -109,7 +116,8 @@ class TunerJob:
         """What a finished repetition selected: its configuration, or PBT's schedule
         [(from env step, values), ...]."""
         if self.settings.method == "pbt":
-            return pbt.schedule(state, state.best)
+            root = self.configurations[state.repetition][pbt.lineage_root(state, state.best)]
+            return [(at, {**root, **values}) for at, values in pbt.schedule(state, state.best)]
         return dict(self.configurations[state.repetition][state.best])
 
 
@@ -254,8 +262,18 @@ def empty_job_records(job: TunerJob, evaluation: EvalSettings, rows: int) -> dic
     """NaN-filled float64 [rows, segments] arrays, one per recorded metric (a restore target too)."""
     layout = _block_layout(RUNS_PER_DEVICE)
     names = empty_records(job.group, evaluation, layout)
+    names = [*names, *(HP_RECORD + name for name in job.searched)]
     segments = Schedule.of(job.group, evaluation).segments
     return {name: np.full((rows, segments), np.nan) for name in names}
+
+
+def _record(records: dict[str, np.ndarray], rows: np.ndarray, segment: int, record: Mapping[str, np.ndarray],
+            pool: Pool, job: TunerJob) -> None:
+    """A segment's metrics of `rows`, and the hyperparameters they trained with in it."""
+    for name, values in record.items():
+        records[name][rows, segment] = values
+    for name in job.searched:
+        records[HP_RECORD + name][rows, segment] = getattr(pool.hparams, name)[rows]
 
 
 def _block_layout(per_device: int):
@@ -305,8 +323,7 @@ def _tune(job, evaluation, schedule, blocks, progress, save, on_segment) -> None
         rows = np.concatenate([job.rows(s.repetition, s.active) for s in progress.states])
         record = advance_pool(progress.pool, job.group, evaluation, rows, blocks)
         segment = progress.segment
-        for name, values in record.items():
-            records[name][rows, segment] = values
+        _record(records, rows, segment, record, progress.pool, job)
         progress.segment = segment + 1
         for r, state in enumerate(progress.states):
             if steps[segment] not in the_plan.decision_points or state.finished:
@@ -319,8 +336,10 @@ def _tune(job, evaluation, schedule, blocks, progress, save, on_segment) -> None
         if on_segment:
             on_segment(schedule.steps_in(segment) * len(rows))
         if all(s.finished for s in progress.states):
-            progress.phase, progress.segment, progress.pool = "test", 0, None
-            progress.records["test"] = empty_job_records(job, evaluation, job.repetitions * len(job.test_seeds))
+            # No test seeds (a smoke run): nothing to judge the outputs on.
+            progress.phase, progress.segment, progress.pool = "test" if job.test_seeds else "done", 0, None
+            if job.test_seeds:
+                progress.records["test"] = empty_job_records(job, evaluation, job.repetitions * len(job.test_seeds))
         if save:
             save(progress)
 
@@ -329,7 +348,9 @@ def _apply_pbt(job: TunerJob, pool: Pool, repetition: int, actions) -> None:
     members = np.arange(job.members)
     moved = members[np.asarray(actions.source) != members]
     if len(moved):
-        exploit(pool, job.rows(repetition, moved), job.rows(repetition, np.asarray(actions.source)[moved]))
+        destination, source = job.rows(repetition, moved), job.rows(repetition, np.asarray(actions.source)[moved])
+        exploit(pool, destination, source)
+        pool.hparams = jax.tree.map(lambda column: _copy_rows(column, destination, source), pool.hparams)
     for member, values in enumerate(actions.hparams):
         set_hparams(pool, job.rows(repetition, [member]), values)
 
@@ -348,8 +369,7 @@ def _test(job, evaluation, schedule, blocks, progress, save, on_segment) -> None
                 values = [v for start_at, v in job.output(state) if start_at <= done][-1]
                 set_hparams(progress.pool, rows[r * per_repetition : (r + 1) * per_repetition], values)
         record = advance_pool(progress.pool, job.group, evaluation, rows, blocks)
-        for name, values in record.items():
-            records[name][:, segment] = values
+        _record(records, rows, segment, record, progress.pool, job)
         progress.segment = segment + 1
         clock = _timed_segment(progress, clock)
         if on_segment:

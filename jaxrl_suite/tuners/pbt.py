@@ -2,8 +2,8 @@
 
 A population trains side by side. Every `ready_env_steps` (a multiple of the segment length)
 the members are ranked on their tuning-seed score; each of the worst floor(q * population)
-members (q = exploit_quantile) copies the carry of a member drawn uniformly from the best
-floor(q * population) (exploit), then explores: for each hyperparameter PBT may change, with
+members (q = exploit_quantile) copies the carry and every hyperparameter of a member drawn
+uniformly from the best floor(q * population) (exploit), then explores: for each hyperparameter PBT may change, with
 probability `resample_probability` a fresh draw from the search space, otherwise the source's
 value times a factor drawn from `perturb_factors`, clipped to the space's bounds (for a list of
 values, one step to the next larger or smaller listed value). The others keep their carry and
@@ -142,6 +142,14 @@ def perturb(dimension: Any, value: float, factor: float) -> float:
         step = 1 if factor > 1 else -1 if factor < 1 else 0
         return listed[min(max(at + step, 0), len(listed) - 1)]
     return float(np.clip(value * factor, dimension.low, dimension.high))
+
+
+def lineage_root(state: TunerState, member: int) -> int:
+    """The member of the initial population whose weights `member` descends from: its other
+    (unexplored) searched values are the root's, copied along with the weights."""
+    for record in reversed(state.history):
+        member = record["source"][member] if "source" in record else member
+    return member
 
 
 def schedule(state: TunerState, member: int) -> list[tuple[int, dict[str, float]]]:

@@ -22,7 +22,7 @@ from jaxrl_suite.results import HP_PREFIX
 from jaxrl_suite.runner import EvalSettings, Schedule
 from jaxrl_suite.tuners import plan
 from jaxrl_suite.tuners.base import TunerState
-from jaxrl_suite.tuners.execution import JobProgress, TunerJob
+from jaxrl_suite.tuners.execution import HP_RECORD, JobProgress, TunerJob
 
 TABLE = "tuners.parquet"
 COLUMNS = ("study", "algo", "algorithm", "env", "tuner", "repetition", "config_id", "seed", "seed_role",
@@ -35,31 +35,23 @@ def tuner_table(study: str, jobs: Sequence[TunerJob], progresses: Sequence[JobPr
     for job, progress in zip(jobs, progresses):
         steps = Schedule.of(job.group, evaluation).env_steps()
         charges = [s.charged_env_steps for s in progress.states]
-        runs = [(run, run.hparams, "tune", i // (job.members * job.seeds_per_repetition))
-                for i, run in enumerate(job.group.runs)]
         test_runs = job.test_runs(progress.states)
-        per_rep = len(job.test_seeds)
-        runs += [(run, run.hparams, "test", i // per_rep) for i, run in enumerate(test_runs)]
-        recorded = {"tune": progress.records["tune"], "test": progress.records["test"]}
-        offsets = {"tune": 0, "test": len(job.group.runs)}
-        for i, (run, hparams, role, repetition) in enumerate(runs):
-            records = recorded[role]
-            row = i - offsets[role]
-            replayed = role == "test" and job.settings.method == "pbt"
-            schedule = job.output(progress.states[repetition]) if replayed else None
+        per_rep = max(1, len(job.test_seeds))
+        runs = [(run, "tune", i // (job.members * job.seeds_per_repetition), i) for i, run in enumerate(job.group.runs)]
+        runs += [(run, "test", i // per_rep, i) for i, run in enumerate(test_runs)]
+        for run, role, repetition, row in runs:
+            records = progress.records[role]
             for checkpoint in np.flatnonzero(~np.isnan(records["train_return"][row])):
-                values = dict(hparams)
-                if schedule is not None:  # the values in force during this checkpoint's segment
-                    begun = int(steps[checkpoint - 1]) if checkpoint else 0
-                    values.update([v for start_at, v in schedule if start_at <= begun][-1])
+                # the values the run trained with in this segment (PBT changes them)
+                values = {**run.hparams, **{name: records[HP_RECORD + name][row, checkpoint] for name in job.searched}}
                 rows.append({
                     "study": study, "algo": job.label, "algorithm": job.group.algorithm.name, "env": job.group.env_id,
                     "tuner": job.settings.method, "repetition": repetition, "config_id": run.config_id,
                     "seed": run.seed, "seed_role": role, "checkpoint": int(checkpoint),
                     "env_steps": int(steps[checkpoint]),
                     "train_return": float(records["train_return"][row, checkpoint]),
-                    "eval_return": float(records.get("eval_return", records["train_return"])[row, checkpoint])
-                    if "eval_return" in records else float("nan"),
+                    "eval_return": float(records["eval_return"][row, checkpoint]) if "eval_return" in records
+                    else float("nan"),
                     "episodes": int(records["episodes"][row, checkpoint]),
                     "diverged": bool(records["diverged"][row, checkpoint]),
                     "charged_env_steps": int(charges[repetition]),

@@ -87,6 +87,11 @@ def parse_tuner(table: Any, where: str, algorithm: Any, space: Sequence[Any], st
         _fail(f"{search}.space", "a tuner draws its configurations from the search space; "
                                  "give it at least one dimension")
     common = dict(space=tuple(space), repetitions=repetitions, seed=seed)
+    for d in space:
+        if d.static:
+            _fail(f"{search}.space.{d.name}", f"{d.name!r} sets a shape or loop length (Static): a tuner's members "
+                                              "share one compiled program (and PBT copies weights between them), so "
+                                              "its space takes traced hyperparameters only; fix it under static")
 
     if method == "grid":
         for d in space:
@@ -209,10 +214,6 @@ def _pbt(table, where, search, algorithm, space, total, every, common):
             _fail(field, f"{name!r} is not in {search}.space: PBT draws its initial values and resamples from there")
     if len(set(names)) != len(names):
         _fail(f"{where}.hyperparameters", f"repeated names in {names}")
-    for d in space:
-        if d.static:
-            _fail(f"{search}.space.{d.name}", "PBT copies weights between members, so they must share one Static; "
-                                              "fix shape settings under static")
     return PBTSettings(population, ready, total, tuple(names), quantile, tuple(float(f) for f in factors), probability,
                        **common)
 
