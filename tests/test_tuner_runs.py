@@ -236,3 +236,33 @@ def toml(raw):
         if "tuner" in algo:
             lines += ["[algorithms.tuner]", *(f"{k} = {value(v)}" for k, v in algo["tuner"].items())]
     return "\n".join(lines) + "\n"
+
+
+def test_the_report_has_a_tuners_section_with_the_grid_beside(sh_beside_grid, tmp_path):
+    from jaxrl_suite.report import analyse_study, load_study, write_report
+    from jaxrl_suite.report.tuners import OUTSIDE_BLACK_BOX
+
+    out, outcome = sh_beside_grid
+    report = analyse_study(load_study(out), reps=200)
+    (row,) = report.tuners.rows["gymnax/CartPole-v1"]
+    rows = tuner_rows(out)
+    final = rows[(rows.seed_role == "test") & (rows.checkpoint == 8)].eval_return.to_numpy()
+    assert float(row.score.point) == pytest.approx(report.scale.apply(final, "gymnax/CartPole-v1").mean())
+    assert row.scores.shape == (1, 2) and row.grid == "grid"
+    # 21 segments on one tuning seed = 2.33 runs of T: the grid's TC@2 and FB@B at B = 21 segments
+    assert row.grid_tc[0] == 2 and row.grid_fb[0] == 21 * SEGMENT
+    assert row.budget_in_runs == pytest.approx(21 / 9)
+    written = write_report(out, tmp_path / "report", reps=200)
+    text = (written / "report.md").read_text()
+    assert "## Tuners" in text and "| sh | successive_halving | 10,752 | 2.33 | 9 | 1 x 2 |" in text
+    assert "TC@2 = " in text and "FB@10,752 = " in text and (written / "tuners.png").is_file()
+    assert OUTSIDE_BLACK_BOX not in text  # no PBT here
+
+
+def test_the_report_marks_pbt_outside_the_black_box_class(pbt_study, tmp_path):
+    from jaxrl_suite.report import write_report
+    from jaxrl_suite.report.tuners import OUTSIDE_BLACK_BOX
+
+    out, _ = pbt_study
+    text = (write_report(out, tmp_path / "report", reps=100) / "report.md").read_text()
+    assert f"| pbt ({OUTSIDE_BLACK_BOX}) | pbt |" in text

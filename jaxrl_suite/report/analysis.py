@@ -34,6 +34,7 @@ from jaxrl_suite.report.scores import (
     study_scale,
 )
 from jaxrl_suite.report.study import SCORES, AlgoRuns, ReportError, Study, Unavailable, varying_hyperparameters
+from jaxrl_suite.report.tuners import analyse_tuners
 
 DEFAULT_REPS = 2000
 CONFIDENCE = 0.95
@@ -422,6 +423,7 @@ class StudyReport:
     analyses: Mapping[str, ScoreAnalysis | Unavailable]
     reps: int
     seed: int
+    tuners: Any = None  # report.tuners.TunerAnalysis when the study ran tuners
 
 
 def analyse_study(study: Study, reps: int = DEFAULT_REPS, seed: int = 0) -> StudyReport:
@@ -429,7 +431,8 @@ def analyse_study(study: Study, reps: int = DEFAULT_REPS, seed: int = 0) -> Stud
     scale = study_scale(study.envs)
     study_panels = panels(study, scale)
     analyses = {score: analyse_score(study, score, scale, study_panels, reps, seed) for score in SCORES}
-    return StudyReport(study, scale, study_panels, analyses, reps, seed)
+    report = StudyReport(study, scale, study_panels, analyses, reps, seed)
+    return dataclasses.replace(report, tuners=analyse_tuners(report))
 
 
 def check_settings(reps: int, seed: int) -> None:

@@ -7,6 +7,7 @@ from collections.abc import Mapping, Sequence
 
 from jaxrl_suite.evaluation import normalization
 from jaxrl_suite.evaluation.bootstrap import IntervalEstimate
+from jaxrl_suite.report import tuners
 from jaxrl_suite.report.analysis import (
     CARD_FB_MULTIPLES,
     BudgetRow,
@@ -41,6 +42,9 @@ def render_markdown(report: StudyReport, figures: Mapping[str, Sequence[Figure]]
             lines.append(f"Not available: {analysis.reason}.")
             continue
         lines += _score_section(report, analysis, figures.get(score, ()))
+    if report.tuners is not None:
+        tuner_figures = figures.get("tuners", ())
+        lines += tuners.render(report.tuners, tuner_figures[0].file if tuner_figures else None)
     lines += ["", *_definitions(command)]
     return "\n".join(lines) + "\n"
 

@@ -91,7 +91,12 @@ def load_study(path: str | Path) -> Study:
         raise ReportError(str(error)) from None
     _check_manifest(path, manifest)
     if table.num_rows == 0:
-        raise ReportError(f"{path / results.TABLE} has no rows")
+        tuned = manifest.get("tuners")
+        if not tuned:
+            raise ReportError(f"{path / results.TABLE} has no rows")
+        # A study of tuners only: its runs are in tuners.parquet (the report's Tuners section).
+        envs = tuple(sorted({str(entry.get("env")) for entry in tuned}))
+        return Study(path, str(manifest.get("study")), manifest, envs, {})
     columns = _columns(path, table)
     envs = tuple(sorted(set(columns["env"].tolist())))
     labels = sorted(set(columns["algo"].tolist()))

@@ -12,9 +12,10 @@ from collections.abc import Callable
 from pathlib import Path
 
 from jaxrl_suite import results
+from jaxrl_suite.report import tuners
 from jaxrl_suite.report.analysis import DEFAULT_REPS, analyse_study, check_settings
 from jaxrl_suite.report.markdown import render_markdown
-from jaxrl_suite.report.plots import study_figures
+from jaxrl_suite.report.plots import Figure, study_figures
 from jaxrl_suite.report.study import REPORT_FILE, SUMMARY_FILE, ReportError, Unavailable, load_study
 
 
@@ -48,6 +49,8 @@ def write_report(results_dir: str | Path, out: str | Path | None = None, *, reps
     def write(directory: Path) -> None:
         made = {score: study_figures(report, analysis, directory)
                 for score, analysis in report.analyses.items() if not isinstance(analysis, Unavailable)}
+        if report.tuners is not None:
+            made["tuners"] = [Figure(tuners.plot(report.tuners, directory), tuners.FIGURE)]
         (directory / REPORT_FILE).write_text(render_markdown(report, made, command), encoding="utf-8")
         if (study.path / SUMMARY_FILE).is_file():  # the per-configuration table, next to the report citing it
             shutil.copyfile(study.path / SUMMARY_FILE, directory / SUMMARY_FILE)
