@@ -13,30 +13,13 @@ is the env steps the plan consumes (the state's `charged_env_steps` is the same 
 Everything here is numpy on the host; a decision is deterministic given the scores (ties go to
 the lowest member index; random draws come from a generator seeded by (tuner seed, repetition)).
 
-STATUS: the policies, the spec table and their tests are in place; the runner does not run them
-yet, so `jaxrl-suite run` validates a spec with a tuner, prints its plan and refuses (exit 2).
-What the runner integration must do (the next step):
-
-1. Runs. For each repetition, `configurations(settings, repetition)` gives the members'
-   configurations (member index = list index; Hyperband's brackets laid out one after another).
-   Build one group of runs per (member, tuning seed) from them. Test seeds never reach a tuner.
-2. Segments. The spec guarantees every decision point is a segment end (the evaluation interval
-   is a whole number of iterations and divides every rung budget and the PBT ready interval).
-   Advance the active runs segment by segment to `actions.next_env_steps`, then call `decide`
-   with each member's score on each tuning seed there.
-3. Stopping (every method): members not in `actions.active` stop for good. Mask them in the
-   compiled program (their carries stop changing and they cost nothing more) or re-block the
-   survivors into fewer blocks of the same block size, so nothing recompiles. Their records up
-   to the stop stay in the results.
-4. PBT: before the next segment, gather along the runs axis: member i's carry becomes member
-   `actions.source[i]`'s (the same tuning seed's run), then overwrite member i's traced HParams
-   leaves named in `actions.hparams[i]`. Both are array updates on device; no recompile.
-5. Charge: `state.charged_env_steps` (or `charge(settings, tuning_seeds)`) times the number of
-   environments is what the tuner cost; report it beside the score, as the tuning cost is today.
-6. Checkpoint: store `state.to_json()` per repetition in the manifest; `TunerState.from_json`
-   resumes it exactly (including PBT's random stream).
-7. Output: `actions.best` when finished. Its configuration (PBT: `pbt.schedule(state, best)`,
-   a hyperparameter schedule) is then trained from scratch on the test seeds and judged there.
+How a study runs them (tuners/execution.py): every (repetition, member, tuning seed) is a run
+of one pool; the active runs advance segment by segment in the runner's fixed blocks (stopped
+runs are never gathered again, survivors are re-blocked, so nothing recompiles); at each
+decision point `decide` gets each member's tuning-seed scores; PBT's `source`/`hparams` become
+row copies of carries and HParams; the states go into the checkpoint after every segment; and
+each repetition's output (`best`: its configuration, or PBT's `schedule`) is trained from
+scratch on the test seeds. tuners/records.py writes what the study records about them.
 """
 
 from __future__ import annotations
