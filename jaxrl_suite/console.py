@@ -99,10 +99,31 @@ def print_summary(outcome) -> None:
             "—" if row["test_eval"] is None else f"{row['test_eval']:.1f}", str(row["diverged"]),
         )
     printer = _printer()
-    printer.print(table)
+    if outcome.table.num_rows:
+        printer.print(table)
+    if outcome.tuners is not None:
+        printer.print(_tuner_table(outcome))
     manifest = outcome.manifest
     printer.print(f"wall-clock {manifest['wall_clock_s']:.1f} s on {', '.join(manifest['devices'])}; "
                   f"results in {escape(str(outcome.out_dir))}/")
+
+
+def _tuner_table(outcome) -> Table:
+    import numpy as np
+
+    table = Table(title=f"{escape(outcome.spec.name)}: tuners (output trained from scratch on the test seeds; final "
+                        "evaluation return, mean ± std over repetitions x test seeds)")
+    for column in ("algo", "env", "tuner", "env steps charged per repetition", "configurations tried", "test eval"):
+        table.add_column(column, justify="left" if column in ("algo", "env", "tuner") else "right")
+    rows = outcome.tuners.to_pandas()
+    for entry in outcome.manifest["tuners"]:
+        mine = rows[(rows.algo == entry["algo"]) & (rows.env == entry["env"]) & (rows.seed_role == "test")]
+        final = mine[mine.checkpoint == mine.checkpoint.max()].eval_return.to_numpy() if len(mine) else np.array([])
+        score = f"{final.mean():.1f} ± {final.std():.1f}" if len(final) else "— (no test seeds)"
+        charged = f"{np.mean(entry['charged_env_steps']):,.0f}"
+        table.add_row(escape(entry["algo"]), entry["env"], entry["method"], charged,
+                      f"{np.mean(entry['configurations_tried']):g}", score)
+    return table
 
 
 def print_line(text: str) -> None:

@@ -72,6 +72,7 @@ class StudyOutcome:
     group_results: list[GroupResult]
     manifest: dict[str, Any]
     table: Any
+    tuners: Any = None  # the tuners' table (tuners.parquet), when the spec has tuners
 
 
 @functools.cache
@@ -142,6 +143,7 @@ def run_study(
         tables = {}
         if jobs:
             manifest["tuners"] = manifest_entries(jobs, tuned)
+            manifest["wall_clock_s"] = round(manifest["wall_clock_s"] + sum(p.wall_clock_s for p in tuned), 3)
             tables[TUNER_TABLE] = tuner_table(spec.name, jobs, tuned, spec.evaluation)
         if jax.process_index() == 0:
             summary = markdown(summary_rows(table), f"{spec.name}: final scores per configuration")
@@ -151,7 +153,7 @@ def run_study(
         store.close()  # the checkpoints stay for --resume
         raise
     store.remove()
-    return StudyOutcome(spec, out_dir, group_results, manifest, table)
+    return StudyOutcome(spec, out_dir, group_results, manifest, table, tables.get(TUNER_TABLE))
 
 
 def _check_out_dir(out_dir: Path, checkpoints: Path) -> None:
