@@ -182,12 +182,14 @@ def render(analysis: TunerAnalysis, figure: str | None) -> list[str]:
         for row in sorted(rows, key=lambda r: (r.algorithm, -float(r.score.point))):
             tc = _cell(row.grid_tc, digits, lambda k: f"TC@{k}")
             fb = _cell(row.grid_fb, digits, lambda b: f"FB@{b:,.0f}")
-            note = f" ({OUTSIDE_BLACK_BOX})" if row.method == "pbt" else ""
+            note = " †" if row.method == "pbt" else ""
             body.append((f"{row.label}{note}", row.method, f"{row.charge:,.0f}", f"{row.budget_in_runs:.2f}",
                          f"{row.configurations:g}", f"{row.scores.shape[0]} x {row.scores.shape[1]}",
                          format_interval(row.score, digits), row.grid or "—", tc, fb))
         lines += table(("tuner", "method", "env steps charged", "B/T", "configurations tried", "repetitions x test "
                         "seeds", "test score [95% CI]", "grid beside", "grid TC@k", "grid FB@B"), body)
+        if any(row.method == "pbt" for row in rows):
+            lines += ["", f"† {OUTSIDE_BLACK_BOX}."]
         pairs = analysis.improvements.get(env, [])
         if pairs:
             lines += ["", "P(A's output beats B's) on a test seed (0.5: no difference):", ""]

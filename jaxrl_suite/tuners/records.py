@@ -29,6 +29,12 @@ COLUMNS = ("study", "algo", "algorithm", "env", "tuner", "repetition", "config_i
            "checkpoint", "env_steps", "train_return", "eval_return", "episodes", "diverged", "charged_env_steps")
 
 
+def ran(records: dict[str, np.ndarray]) -> np.ndarray:
+    """[rows, segments]: which runs advanced in which segment. `diverged` is recorded for every
+    segment a run ran (0 or 1), unlike the returns, which are NaN until an episode ends."""
+    return ~np.isnan(records["diverged"])
+
+
 def tuner_table(study: str, jobs: Sequence[TunerJob], progresses: Sequence[JobProgress],
                 evaluation: EvalSettings) -> pa.Table:
     rows: list[dict[str, Any]] = []
@@ -41,7 +47,7 @@ def tuner_table(study: str, jobs: Sequence[TunerJob], progresses: Sequence[JobPr
         runs += [(run, "test", i // per_rep, i) for i, run in enumerate(test_runs)]
         for run, role, repetition, row in runs:
             records = progress.records[role]
-            for checkpoint in np.flatnonzero(~np.isnan(records["train_return"][row])):
+            for checkpoint in np.flatnonzero(ran(records)[row]):
                 # the values the run trained with in this segment (PBT changes them)
                 values = {**run.hparams, **{name: records[HP_RECORD + name][row, checkpoint] for name in job.searched}}
                 rows.append({
@@ -68,8 +74,9 @@ def manifest_entries(jobs: Sequence[TunerJob], progresses: Sequence[JobProgress]
     entries = []
     for job, progress in zip(jobs, progresses):
         the_plan = plan(job.settings)
-        tried = [int(np.sum(~np.isnan(progress.records["tune"]["train_return"][job.rows(r, range(job.members)), 0])))
-                 // job.seeds_per_repetition for r in range(job.repetitions)]
+        first_segment = ran(progress.records["tune"])[:, 0]
+        tried = [int(first_segment[job.rows(r, range(job.members))].sum()) // job.seeds_per_repetition
+                 for r in range(job.repetitions)]
         entries.append({
             "algo": job.label, "algorithm": job.group.algorithm.name, "env": job.group.env_id,
             "method": job.settings.method, "settings": _settings_json(job.settings),
