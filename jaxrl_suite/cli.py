@@ -118,10 +118,11 @@ def _add_study_flags(parser: argparse.ArgumentParser, smoke_note: str) -> None:
     """The flags `run` and `reproduce` share: how a study is laid out, shrunk and resumed."""
     parser.add_argument("--max-runs-per-chunk", type=_positive_int, metavar="N",
                         help="put at most N real runs in each chunk (results do not change)")
-    parser.add_argument("--runs-per-device", type=_positive_int, metavar="N",
-                        help="each device runs blocks of N runs (default 16, checked against free memory); a run's "
-                             "numbers are bit-identical for the same N whatever the chunking or device count, but N "
-                             "itself changes float rounding (recorded in the manifest). Raise it on a GPU")
+    parser.add_argument("--runs-per-device", type=_runs_per_device, metavar="auto|N",
+                        help="each device runs blocks of N runs; auto (the default): 16 on CPU (checked against free "
+                             "memory), on a GPU or TPU the largest block that fits its memory, up to the group's runs. "
+                             "A run's numbers are bit-identical for the same N whatever the chunking or device count, "
+                             "but N itself changes float rounding (recorded in the manifest)")
     parser.add_argument("--scale", type=_scale, default=1.0, metavar="F",
                         help=f"multiply the spec's total_env_steps by F in (0, 1] for a quick smoke run ({smoke_note})")
     parser.add_argument("--smoke", action="store_true",
@@ -134,6 +135,11 @@ def _add_study_flags(parser: argparse.ArgumentParser, smoke_note: str) -> None:
     parser.add_argument("--no-compile-cache", action="store_true",
                         help="compile every program afresh instead of using JAX's persistent compilation cache "
                              "(default: on, in $JAXRL_SUITE_COMPILE_CACHE or ~/.cache/jaxrl_suite/jax)")
+
+
+def _runs_per_device(text: str) -> int | None:
+    """--runs-per-device: "auto" (None: the device's default policy) or a positive integer."""
+    return None if text == "auto" else _positive_int(text)
 
 
 def _scale(text: str) -> float:

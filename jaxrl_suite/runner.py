@@ -316,17 +316,30 @@ class ChunkLayout:
         return self.padded % devices == 0
 
 
+def block_policy() -> str:
+    """How the default block is chosen: "cpu" (RUNS_PER_DEVICE) on CPU devices, "accelerator"
+    (the largest block that fits, up to the group's runs) on GPUs and TPUs."""
+    return "cpu" if jax.devices()[0].platform == "cpu" else "accelerator"
+
+
 def choose_layout(group: Group, evaluation: EvalSettings, *, max_runs_per_chunk: int | None = None,
                   runs_per_device: int | None = None, memory_budget: int | None = None) -> ChunkLayout:
-    """Blocks of `runs_per_device` (default RUNS_PER_DEVICE) runs on every device.
+    """Blocks of `runs_per_device` runs on every device; by default as `block_policy()` says.
 
     `max_runs_per_chunk` only limits how many real runs share a chunk, so it never changes a
-    result. The default block is checked against `memory_budget` bytes per device (default:
-    MEMORY_FRACTION of a device's free memory) with XLA's memory analysis of the program; if it
-    does not fit, the block shrinks in proportion and a warning says that the numbers will then
-    round differently from the default block. An explicit `runs_per_device` is taken as given.
+    result. On CPU the default block is RUNS_PER_DEVICE, checked against `memory_budget` bytes
+    per device (default: MEMORY_FRACTION of a device's free memory) with XLA's memory analysis of
+    the program; if it does not fit, the block shrinks in proportion and a warning says that the
+    numbers will then round differently from the default block. On an accelerator a block of 16
+    small runs leaves the device nearly idle, so the default is the largest block that fits the
+    budget, up to the group's runs per device (`filling_block`). An explicit `runs_per_device`
+    is taken as given. Whatever the block, the manifest records it.
     """
     devices = runs_mesh().size
+    if runs_per_device is None and block_policy() == "accelerator":
+        budget = same_on_every_process(memory_budget or memory_budget_per_device())
+        per_device = filling_block(group, evaluation, math.ceil(len(group.runs) / devices), budget)
+        return ChunkLayout.for_runs(len(group.runs), max_runs_per_chunk, devices, per_device)
     per_device = runs_per_device or RUNS_PER_DEVICE
     if runs_per_device is None:
         # Every process must cut the same chunks: they all use process 0's budget.
@@ -341,6 +354,21 @@ def choose_layout(group: Group, evaluation: EvalSettings, *, max_runs_per_chunk:
                 stacklevel=2,
             )
     return ChunkLayout.for_runs(len(group.runs), max_runs_per_chunk, devices, per_device)
+
+
+def filling_block(group: Group, evaluation: EvalSettings, wanted: int, budget: int) -> int:
+    """The largest block of at most `wanted` runs whose program fits `budget` bytes per device.
+
+    The bytes of a block of min(wanted, RUNS_PER_DEVICE) runs, divided by its runs, overstate a
+    run's share (the program's fixed buffers are counted in it), so the first guess fits or
+    nearly; it then shrinks by a quarter until XLA's memory analysis agrees. Each size tried is
+    one compile of the program the group then runs."""
+    probe = max(1, min(wanted, RUNS_PER_DEVICE))
+    per_run = max(1, program_bytes_per_device(group, evaluation, probe)) / probe
+    block = max(1, min(wanted, int(budget // per_run)))
+    while block > 1 and program_bytes_per_device(group, evaluation, block) > budget:
+        block = max(1, block * 3 // 4)
+    return block
 
 
 def carry_bytes_per_run(group: Group, evaluation: EvalSettings) -> int:

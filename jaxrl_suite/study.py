@@ -36,6 +36,7 @@ from jaxrl_suite.runner import (
     GroupProgress,
     GroupResult,
     Schedule,
+    block_policy,
     carry_bytes_per_run,
     carry_shapes,
     empty_records,
@@ -140,6 +141,8 @@ def run_study(
         tuned = _run_tuners(jobs, spec, store, resume=resume, runs_per_device=runs_per_device, progress=progress)
         table = R.table_from_groups(spec.name, group_results)
         manifest = _manifest(spec, all_configs, group_results, resumed=resume)
+        # How every block size below was chosen: given, or the device's default policy.
+        manifest["block_policy"] = "given" if runs_per_device else block_policy()
         tables = {}
         if jobs:
             manifest["tuners"] = manifest_entries(jobs, tuned)
@@ -296,7 +299,7 @@ def _restore_jobs(part: StudyCheckpoints, jobs: list[TunerJob], evaluation: Eval
     try:
         entries = part.position()["jobs"]
         positions = [(str(e["phase"]), int(e["segment"]), [TunerState.from_json(s) for s in e["states"]],
-                      float(e["wall_clock_s"]), float(e["compile_s"])) for e in entries]
+                      float(e["wall_clock_s"]), float(e["compile_s"]), int(e["runs_per_device"])) for e in entries]
     except (KeyError, TypeError, ValueError, AttributeError) as error:
         raise CheckpointError(f"{part.directory}: the tuners' position is malformed ({error!r})") from None
     if not 1 <= len(positions) <= len(jobs) or any(p[0] not in PHASES for p in positions):
@@ -315,8 +318,8 @@ def _restore_jobs(part: StudyCheckpoints, jobs: list[TunerJob], evaluation: Eval
         runs = job.group.runs if last_phase == "tune" else job.test_runs(last_states)
         pool_target = _pool_target(job, evaluation, runs)
     records, pool = part.restore(targets, pool_target)
-    out = [JobProgress(phase, segment, states, records[str(i)], None, wall, compile_s)
-           for i, (phase, segment, states, wall, compile_s) in enumerate(positions)]
+    out = [JobProgress(phase, segment, states, records[str(i)], None, wall, compile_s, block)
+           for i, (phase, segment, states, wall, compile_s, block) in enumerate(positions)]
     if pool is not None:
         out[-1].pool = Pool(pool["carry"], jobs[len(positions) - 1].group.algorithm.HParams(**pool["hparams"]))
     return out

@@ -136,3 +136,36 @@ def test_episode_tracker_matches_a_plain_reference():
         assert int(tracker.count) == len(finished)
         assert float(tracker.mean()) == pytest.approx(np.mean(finished[-5:]), rel=1e-5)
     assert np.isnan(float(EpisodeTracker.create().mean()))
+
+
+# --- the default block on an accelerator (forced here on CPU) -------------------------------------
+
+LRS_40 = [1e-4, 3e-4, 1e-3, 3e-3, 1e-2]  # x 8 seeds = 40 runs
+
+
+def test_the_accelerator_policy_fills_the_device_and_shrinks_to_what_fits(monkeypatch):
+    from jaxrl_suite import runner
+
+    monkeypatch.setattr(runner, "block_policy", lambda: "accelerator")
+    spec = cartpole_spec(LRS_40, seeds=8, steps=4_096)
+    (group,), _ = plan(spec)
+    # Memory to spare: all 40 runs in one block on the one device (on CPU the default is 16).
+    roomy = runner.choose_layout(group, spec.evaluation, memory_budget=2**40)
+    assert (roomy.padded, roomy.count, roomy.runs_per_chunk) == (40, 1, 40)
+    # A budget below the 40-run program: the block shrinks until XLA's memory analysis fits it.
+    needed = runner.program_bytes_per_device(group, spec.evaluation, 40)
+    tight = runner.choose_layout(group, spec.evaluation, memory_budget=needed * 2 // 3)
+    assert tight.padded < 40 and tight.count == -(-40 // tight.padded)
+    assert runner.program_bytes_per_device(group, spec.evaluation, tight.padded) <= needed * 2 // 3
+    monkeypatch.setattr(runner, "block_policy", lambda: "cpu")
+    assert runner.choose_layout(group, spec.evaluation, memory_budget=2**40).padded == runner.RUNS_PER_DEVICE
+
+
+def test_a_fixed_block_gives_bit_identical_numbers_across_chunkings():
+    spec = cartpole_spec(LRS_40, seeds=8, steps=4_096)
+    (group,), _ = plan(spec)
+    whole = run_group(group, spec.evaluation, runs_per_device=40)
+    chunked = run_group(group, spec.evaluation, runs_per_device=40, max_runs_per_chunk=13)
+    assert (whole.layout.count, chunked.layout.count, chunked.layout.padded) == (1, 4, 40)
+    for name, values in whole.metrics.items():
+        np.testing.assert_array_equal(values, chunked.metrics[name], err_msg=name)

@@ -121,12 +121,20 @@ def test_missing_spec_file(tmp_path, capsys):
     assert "no such file" in capsys.readouterr().err
 
 
-@pytest.mark.parametrize("flag", [["--max-runs-per-chunk", "0"], ["--scale", "2"], ["--scale", "x"], ["--bogus"]])
+@pytest.mark.parametrize("flag", [["--max-runs-per-chunk", "0"], ["--scale", "2"], ["--scale", "x"], ["--bogus"],
+                                  ["--runs-per-device", "0"], ["--runs-per-device", "fill"]])
 def test_bad_flags_exit_2(flag, capsys):
     with pytest.raises(SystemExit) as exit_info:
         main(["run", *flag])
     assert exit_info.value.code == 2
     assert "error" in capsys.readouterr().err
+
+
+def test_runs_per_device_takes_auto_or_a_count():
+    from jaxrl_suite.cli import build_parser
+
+    parse = lambda *flag: build_parser().parse_args(["run", *flag]).runs_per_device
+    assert (parse(), parse("--runs-per-device", "auto"), parse("--runs-per-device", "64")) == (None, None, 64)
 
 
 def test_grid_is_a_cartesian_product_and_random_search_is_reproducible():

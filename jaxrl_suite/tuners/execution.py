@@ -49,6 +49,7 @@ from jaxrl_suite.runner import (
     Group,
     Run,
     Schedule,
+    choose_layout,
     empty_records,
     group_programs,
     run_keys,
@@ -247,10 +248,12 @@ class JobProgress:
     pool: Pool | None = None
     wall_clock_s: float = 0.0
     compile_s: float = 0.0
+    runs_per_device: int | None = None  # the block size, fixed at the start (a resume keeps it)
 
     def position(self) -> dict[str, Any]:
         return {"phase": self.phase, "segment": self.segment, "states": [s.to_json() for s in self.states],
-                "wall_clock_s": self.wall_clock_s, "compile_s": self.compile_s}
+                "wall_clock_s": self.wall_clock_s, "compile_s": self.compile_s,
+                "runs_per_device": self.runs_per_device}
 
 
 def start_job(job: TunerJob, evaluation: EvalSettings) -> JobProgress:
@@ -294,7 +297,10 @@ def run_job(job: TunerJob, evaluation: EvalSettings, *, runs_per_device: int | N
     if jax.process_count() > 1:
         raise NotImplementedError("tuners run in a single process (their pool of carries lives on one host)")
     progress = progress or start_job(job, evaluation)
-    blocks = Blocks(runs_mesh(), (runs_per_device or RUNS_PER_DEVICE) * runs_mesh().size)
+    if progress.runs_per_device is None:  # the runner's choice for a group of all the tuning runs
+        layout = choose_layout(job.group, evaluation, runs_per_device=runs_per_device)
+        progress.runs_per_device = layout.padded // runs_mesh().size
+    blocks = Blocks(runs_mesh(), progress.runs_per_device * runs_mesh().size)
     schedule = Schedule.of(job.group, evaluation)
     if progress.phase == "tune":
         _tune(job, evaluation, schedule, blocks, progress, save, on_segment)

@@ -89,6 +89,7 @@ def manifest_entries(jobs: Sequence[TunerJob], progresses: Sequence[JobProgress]
             "test_env_steps": _steps_per_run(job) * len(job.test_seeds) * job.repetitions,
             "outputs": [_output_json(job, s) for s in progress.states],
             "history": [list(s.history) for s in progress.states],
+            "runs_per_device": progress.runs_per_device,
             "wall_clock_s": round(progress.wall_clock_s, 3),
             "first_segment_with_compile_s": round(progress.compile_s, 3),
         })
