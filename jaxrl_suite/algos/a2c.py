@@ -88,10 +88,52 @@ SB3_ZOO = (
     "500k steps, ent_coef 0). Like SB3, a time-limit truncation bootstraps"
 )
 
+JUMANJI = (
+    "Jumanji's A2C, the agent of its paper's baselines (Bonnet et al., ICLR 2024): jumanji 1.1.2 "
+    "jumanji/training/configs/env/{game}.yaml, agents/a2c/a2c_agent.py, setup_train.py. As there: the rollout of "
+    "n_steps per env over total_batch_size envs, one gradient step per rollout, lambda-returns (bootstrapping_factor "
+    "0.95), loss = policy + 1.0 x mean((G - V)^2) - 0.01 x entropy (l_pg 1, l_td 1, l_en 0.01), advantages not "
+    "normalised, a constant learning rate, no gradient clipping (max_grad_norm 1e9 here never binds), the budget "
+    "num_epochs x num_learner_steps_per_epoch x n_steps x total_batch_size env steps, illegal actions masked out. "
+    "Differs: RMSprop (decay 0.99, eps 1e-5, the suite's A2C optimiser) in place of Adam (optax defaults); "
+    "haiku's truncated-normal weights approximated by flax's lecun_normal; one hidden_sizes for both nets where "
+    "Jumanji's policy and value MLPs differ in width (the policy's kept); each game's torso as below; a time-limit "
+    "truncation bootstraps (Jumanji's Snake time limit ends the episode with discount 0)"
+)
+JUMANJI_SNAKE = JUMANJI.replace("{game}", "snake") + (
+    ". Snake: the suite's MinAtar CNN (one 3x3 conv, 16 channels) then 64 x 64 relu where Jumanji has two 2x2 convs "
+    "of 32 channels then policy 64 x 64 / value 128 x 128 relu MLPs"
+)
+JUMANJI_2048 = JUMANJI.replace("{game}", "game_2048") + (
+    ". Game2048: a 128 x 128 relu MLP on the flattened 4x4 board of exponents where Jumanji has three 2x2 convs of "
+    "32 channels then policy 128 x 128 / value 256 x 256 relu MLPs"
+)
+JUMANJI_MINESWEEPER = JUMANJI.replace("{game}", "minesweeper") + (
+    ". Minesweeper: a 32 x 32 relu MLP on the flattened 10x10 board where Jumanji embeds each cell (4-d), applies "
+    "three 3x3 convs of 8 channels and adds an embedding of the mine count, then 32 x 32 relu layers"
+)
+_JUMANJI_HPARAMS = dict(gae_lambda=0.95, ent_coef=0.01, vf_coef=1.0, max_grad_norm=1e9)
+
 PRESETS = {
     "sb3-zoo-cartpole": Preset(
         static=dict(total_env_steps=500_000, network_init="orthogonal"), hparams={}, source=SB3_ZOO,
         env_id="gymnax/CartPole-v1",
+    ),
+    "jumanji-snake": Preset(  # 200 epochs x 500 learner steps x 20 steps x 128 envs
+        static=dict(num_envs=128, num_steps=20, total_env_steps=256_000_000, network="cnn", hidden_sizes=(64, 64),
+                    activation="relu", network_init="lecun_normal"),
+        hparams=dict(_JUMANJI_HPARAMS, lr=3e-4, gamma=0.997), source=JUMANJI_SNAKE, env_id="jumanji/Snake-v1",
+    ),
+    "jumanji-game2048": Preset(  # 100 x 600 x 50 x 32
+        static=dict(num_envs=32, num_steps=50, total_env_steps=96_000_000, hidden_sizes=(128, 128),
+                    activation="relu", network_init="lecun_normal"),
+        hparams=dict(_JUMANJI_HPARAMS, lr=2e-4, gamma=0.99), source=JUMANJI_2048, env_id="jumanji/Game2048-v1",
+    ),
+    "jumanji-minesweeper": Preset(  # 100 x 200 x 10 x 128
+        static=dict(num_envs=128, num_steps=10, total_env_steps=25_600_000, hidden_sizes=(32, 32),
+                    activation="relu", network_init="lecun_normal"),
+        hparams=dict(_JUMANJI_HPARAMS, lr=3e-4, gamma=0.99), source=JUMANJI_MINESWEEPER,
+        env_id="jumanji/Minesweeper-v0",
     ),
 }
 

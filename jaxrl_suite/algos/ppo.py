@@ -90,7 +90,31 @@ CRAFTAX = (
     "one reset among 16 envs)"
 )
 
+XMINIGRID = (
+    "XLand-MiniGrid's single-task PPO (corl-team/xland-minigrid, training/train_single_task.py TrainConfig defaults "
+    "at commit 65d6a594, with configs/single.yaml, 'params used in the paper for single-RL experiments': 16,384 envs "
+    "x 256 steps, 1 epoch of 16 minibatches, 1e9 env steps; Nikulin et al. 2024). As there: lr 1e-3 annealed to 0 "
+    "once per iteration, Adam eps 1e-8, gamma 0.99, lambda 0.95, clip 0.2 (policy and value), vf 0.5, entropy 0.01, "
+    "max grad norm 0.5, per-minibatch advantage normalisation. Differs: their agent is RECURRENT PPO -- a 2x2 conv "
+    "encoder (16/32/64 channels, relu) of the symbolic view (in the newest version of 16-d tile and colour embeddings, "
+    "with the facing direction added), a "
+    "1,024-unit GRU fed the previous action (16-d embedding) and reward, and actor/critic heads of one 256 tanh layer "
+    "(orthogonal, gain 2) on the shared GRU state, trained on whole 256-step sequences; here separate feed-forward "
+    "actor and critic, 1024 x 256 tanh MLPs on the flattened view (the GRU's width, then the heads'), orthogonal init "
+    "(sqrt 2 hidden, 0.01 policy, 1 value), no memory, previous action or reward. Their paper runs used "
+    "XLand-MiniGrid-R4-13x13 with the downloaded trivial-1m ruleset 0, which the suite does not register (offline, "
+    "xminigrid_envs.py); a time-limit truncation bootstraps here (there it ends the episode like a goal)"
+)
+
 PRESETS = {
+    "xminigrid": Preset(
+        static=dict(
+            _CLEANRL_STATIC, num_envs=16_384, num_steps=256, num_minibatches=16, update_epochs=1,
+            hidden_sizes=(1024, 256), activation="tanh", total_env_steps=1_000_000_000,
+        ),
+        hparams=dict(lr=1e-3, adam_eps=1e-8),
+        source=XMINIGRID,
+    ),
     "craftax": Preset(
         static=dict(
             _CLEANRL_STATIC, num_envs=1024, num_steps=64, num_minibatches=8, update_epochs=4,
