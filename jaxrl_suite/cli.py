@@ -6,6 +6,7 @@ Exit codes: 0 success, 2 bad input (spec, flag, results directory), 1 anything u
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from importlib import resources
 from pathlib import Path
@@ -152,8 +153,33 @@ def _scale(text: str) -> float:
     return value
 
 
+def cpu_device_per_core() -> str | None:
+    """Give XLA one CPU device per core (JAXRL_SUITE_CPU_DEVICES=N for another count), unless JAX
+    is already loaded or XLA_FLAGS already sets the count.
+
+    The runner runs one block of runs per device, and blocks on different devices run side by
+    side, each on its own thread: measured on the 2-core CPU machine, 32 PPO CartPole runs go 2.2x
+    faster as two devices of 16 than as one device running two blocks in turn. A run's numbers
+    depend on the block size only, never on the device count, so nothing else changes. (Only
+    the CPU platform reads the flag; a GPU or TPU run is unaffected.)"""
+    flags = os.environ.get("XLA_FLAGS", "")
+    if "jax" in sys.modules or "xla_force_host_platform_device_count" in flags:
+        return None
+    count = os.environ.get("JAXRL_SUITE_CPU_DEVICES") or str(len(os.sched_getaffinity(0)))
+    if not count.isdigit() or int(count) < 1:
+        return f"JAXRL_SUITE_CPU_DEVICES must be a positive integer (CPU devices), got {count!r}"
+    os.environ["XLA_FLAGS"] = f"{flags} --xla_force_host_platform_device_count={count}".strip()
+    return None
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    if args.command in ("run", "reproduce") and not getattr(args, "distributed", False) \
+            and not getattr(args, "coordinator_address", None):
+        problem = cpu_device_per_core()
+        if problem:
+            print(f"jaxrl-suite: error: {problem}", file=sys.stderr)
+            return BAD_INPUT
     try:
         if args.command == "run":
             return _run(args)

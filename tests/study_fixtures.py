@@ -48,7 +48,8 @@ def write_spec(directory: Path, text: str = SPEC_TOML) -> Path:
 def cli_process(*args: str, env: dict[str, str] | None = None, **popen) -> subprocess.Popen:
     """`python -m jaxrl_suite.cli ARGS` in a fresh process (XLA flags must be set before JAX loads)."""
     environment = {k: v for k, v in os.environ.items() if k != "XLA_FLAGS"}
-    environment.update({"JAX_PLATFORMS": "cpu", **(env or {})})
+    # One CPU device, like the test process itself (the CLI's default is one per core), unless asked.
+    environment.update({"JAX_PLATFORMS": "cpu", "JAXRL_SUITE_CPU_DEVICES": "1", **(env or {})})
     return subprocess.Popen([sys.executable, "-m", "jaxrl_suite.cli", *args], cwd=REPO, env=environment,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, **popen)
 

@@ -41,6 +41,20 @@ def test_four_devices_give_the_same_results_as_one(one_device, spec_file, tmp_pa
     assert manifest["groups"][0]["chunks"]["padded"] == 4 * 4  # every device: one full block
 
 
+def test_the_cli_gives_xla_one_cpu_device_per_core_and_the_same_results(one_device, spec_file, tmp_path):
+    import os
+
+    out = tmp_path / "per-core"
+    finish(cli_process("run", str(spec_file), "--out", str(out), "--quiet", *BLOCK,
+                       env={"JAXRL_SUITE_CPU_DEVICES": ""}))  # the default: one per core
+    assert len(R.read_study(out)[1]["devices"]) == len(os.sched_getaffinity(0))
+    assert_same_table(one_device, out)
+    bad = cli_process("run", str(spec_file), "--out", str(tmp_path / "bad"), env={"JAXRL_SUITE_CPU_DEVICES": "two"})
+    _, err = bad.communicate(timeout=120)
+    assert bad.returncode == 2 and "JAXRL_SUITE_CPU_DEVICES must be a positive integer" in err
+    assert "Traceback" not in err and not (tmp_path / "bad").exists()
+
+
 def test_final_states_of_a_study_in_blocks_of_4_reproduce_its_evaluation(one_device, monkeypatch):
     batches = []
     evaluator = runner._evaluator
