@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import datetime as _dt
 import errno
+import functools
 import glob
 import json
 import os
@@ -114,8 +115,11 @@ def environment_record() -> dict[str, Any]:
     }
 
 
+@functools.cache
 def git_revision() -> str | None:
-    """The commit of the suite's own checkout, None outside a git checkout."""
+    """The commit of the suite's own checkout, None outside a git checkout. Read once per process
+    (a study reads it when it starts), so commits made while a long study runs do not end up in
+    the manifest of results the earlier code computed."""
     try:
         return subprocess.run(
             ["git", "rev-parse", "HEAD"], capture_output=True, text=True, timeout=5,

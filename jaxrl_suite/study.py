@@ -119,6 +119,7 @@ def run_study(
     """
     all_groups, all_configs = plan(spec)
     jobs = tuner_jobs(spec, environment)
+    R.git_revision()  # the code this run starts with, whatever is committed while it runs
     out_dir = Path(out_dir)
     directory = checkpoint_dir(out_dir)
     _check_out_dir(out_dir, directory)  # creates nothing
