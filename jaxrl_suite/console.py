@@ -99,9 +99,9 @@ def print_summary(outcome) -> None:
             "—" if row["test_eval"] is None else f"{row['test_eval']:.1f}", str(row["diverged"]),
         )
     printer = _printer()
-    if outcome.table.num_rows:
+    if table.row_count:  # a study of tuners only has no per-configuration rows
         printer.print(table)
-    if outcome.tuners is not None:
+    if getattr(outcome, "tuners", None) is not None:
         printer.print(_tuner_table(outcome))
     manifest = outcome.manifest
     printer.print(f"wall-clock {manifest['wall_clock_s']:.1f} s on {', '.join(manifest['devices'])}; "

@@ -20,7 +20,8 @@ def test_the_dry_run_writes_every_check(tmp_path):
     assert all(r["dry_run"] is True for r in results.values())
     cartpole, breakout = results["ppo_cartpole_2048"], results["minatar_breakout_64"]
     assert cartpole["hardware"] == ["cpu:cpu"] and cartpole["runs"] == 4 and cartpole["compile_s"] > 0
-    assert breakout["hardware"] == ["cpu:cpu"] and breakout["runs"] == 2 and breakout["env_steps"] > 0
+    # the CLI's run: one CPU device per core
+    assert set(breakout["hardware"]) == {"cpu:cpu"} and breakout["runs"] == 2 and breakout["env_steps"] > 0
     assert results["tang_zhang_smoke"]["validated_groups"] == 15 and results["brax_hopper"]["runs"] == 4
 
 
