@@ -13,26 +13,16 @@ only zeros until an agent passes L, so their ties go to the lowest member index;
 are drawn in a random order per repetition, so that is a random agent.
 """
 
-import dataclasses
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
+from tuner_fixtures import Dim
 
 from jaxrl_suite import tuners
 from jaxrl_suite.envs.hard_instance import HardInstanceBandit
 from jaxrl_suite.evaluation.hard_instance import delay_episodes, delayed_agent_action
-
-
-@dataclasses.dataclass(frozen=True)
-class Dim:  # the fields of jaxrl_suite.spec.Dimension that tuners read
-    name: str
-    kind: str
-    values: tuple = ()
-    low: float = 0.0
-    high: float = 0.0
-    static: bool = False
 
 
 def run_tuner(settings, repetition, score_of):

@@ -8,6 +8,7 @@ import dataclasses
 
 import numpy as np
 import pytest
+from tuner_fixtures import Dim
 
 from jaxrl_suite import tuners
 from jaxrl_suite.tuners import (
@@ -20,17 +21,6 @@ from jaxrl_suite.tuners import (
     hyperband,
     pbt,
 )
-
-
-@dataclasses.dataclass(frozen=True)
-class Dim:  # the fields of jaxrl_suite.spec.Dimension that tuners read
-    name: str
-    kind: str
-    values: tuple = ()
-    low: float = 0.0
-    high: float = 0.0
-    static: bool = False
-
 
 LR = Dim("lr", "log_uniform", low=1e-5, high=1e-2)
 ENT = Dim("ent_coef", "values", values=(0.0, 0.01, 0.1))
