@@ -106,3 +106,24 @@ def assert_run_refuses(spec: Path, out: Path, capsys, field: str, words: str) ->
     assert words in err, err
     assert "Traceback" not in err
     assert not out.exists()
+
+
+def toml_text(raw) -> str:
+    """A tiny TOML writer for test specs: top-level keys, then one [[algorithms]] table each, with
+    nested tables written inline (tables, arrays, strings, booleans, numbers)."""
+    def value(v):
+        if isinstance(v, bool):
+            return "true" if v else "false"
+        if isinstance(v, str):
+            return f'"{v}"'
+        if isinstance(v, list | tuple):
+            return "[" + ", ".join(value(x) for x in v) + "]"
+        if isinstance(v, dict):
+            return "{" + ", ".join(f"{k} = {value(x)}" for k, x in v.items()) + "}"
+        return repr(v)
+
+    lines = [f"{k} = {value(v)}" for k, v in raw.items() if k != "algorithms"]
+    for algo in raw.get("algorithms", []):
+        lines.append("[[algorithms]]")
+        lines += [f"{k} = {value(v)}" for k, v in algo.items()]
+    return "\n".join(lines) + "\n"

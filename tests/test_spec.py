@@ -3,7 +3,7 @@
 import copy
 
 import pytest
-from study_fixtures import assert_run_refuses
+from study_fixtures import assert_run_refuses, toml_text
 
 from jaxrl_suite.cli import main
 from jaxrl_suite.spec import SpecError, configs, parse_spec
@@ -23,25 +23,6 @@ VALID = {
         "search": {"method": "grid", "space": {"lr": [1e-4, 1e-3]}},
     }],
 }
-
-
-def toml_text(raw):
-    """A tiny TOML writer for these test specs (tables, arrays, scalars)."""
-    def value(v):
-        if isinstance(v, bool):
-            return "true" if v else "false"
-        if isinstance(v, str):
-            return f'"{v}"'
-        if isinstance(v, list):
-            return "[" + ", ".join(value(x) for x in v) + "]"
-        if isinstance(v, dict):
-            return "{" + ", ".join(f"{k} = {value(x)}" for k, x in v.items()) + "}"
-        return repr(v)
-    lines = [f"{k} = {value(v)}" for k, v in raw.items() if k != "algorithms"]
-    for algo in raw.get("algorithms", []):
-        lines.append("[[algorithms]]")
-        lines += [f"{k} = {value(v)}" for k, v in algo.items()]
-    return "\n".join(lines) + "\n"
 
 
 def mutate(path, new_value):

@@ -14,7 +14,7 @@ import jax
 import numpy as np
 import pyarrow.parquet as pq
 import pytest
-from study_fixtures import assert_same_table, cli_process
+from study_fixtures import assert_same_table, cli_process, toml_text
 
 from jaxrl_suite import results as R
 from jaxrl_suite import tuners
@@ -192,7 +192,7 @@ def test_sigkill_during_tuning_then_resume_gives_the_uninterrupted_results(tmp_p
                 algorithm("sh", {"lr": LRS}, SH), total=9 * SEGMENT, tuning_seeds=2)
     raw["algorithms"][0]["tuner"] = {**PBT, "ready_env_steps": SEGMENT, "resample_probability": 0.5}
     spec_file = tmp_path / "spec.toml"
-    spec_file.write_text(toml(raw))
+    spec_file.write_text(toml_text(raw))
     reference = tmp_path / "reference"
     assert main(["run", str(spec_file), "--out", str(reference), "--quiet"]) == 0
 
@@ -217,25 +217,6 @@ def test_sigkill_during_tuning_then_resume_gives_the_uninterrupted_results(tmp_p
         assert (x["history"], x["outputs"], x["charged_env_steps"]) == (y["history"], y["outputs"],
                                                                          y["charged_env_steps"])
 
-
-def toml(raw):
-    def value(v):
-        if isinstance(v, str):
-            return f'"{v}"'
-        if isinstance(v, list):
-            return "[" + ", ".join(value(x) for x in v) + "]"
-        if isinstance(v, dict):
-            return "{" + ", ".join(f"{k} = {value(x)}" for k, x in v.items()) + "}"
-        return repr(v)
-
-    lines = [f"{k} = {value(v)}" for k, v in raw.items() if k not in ("algorithms", "evaluation")]
-    lines += ["[evaluation]", *(f"{k} = {value(v)}" for k, v in raw["evaluation"].items())]
-    for algo in raw["algorithms"]:
-        lines += ["[[algorithms]]", *(f"{k} = {value(v)}" for k, v in algo.items() if k not in ("search", "tuner"))]
-        lines += ["[algorithms.search]", *(f"{k} = {value(v)}" for k, v in algo["search"].items())]
-        if "tuner" in algo:
-            lines += ["[algorithms.tuner]", *(f"{k} = {value(v)}" for k, v in algo["tuner"].items())]
-    return "\n".join(lines) + "\n"
 
 
 def test_the_report_has_a_tuners_section_with_the_grid_beside(sh_beside_grid, tmp_path):

@@ -2,7 +2,7 @@
 written. These only parse (no compile), so they are fast; tests/test_tuner_runs.py runs tuners."""
 
 import pytest
-from study_fixtures import assert_run_refuses
+from study_fixtures import assert_run_refuses, toml_text
 
 from jaxrl_suite import tuners
 from jaxrl_suite.spec import parse_spec
@@ -22,25 +22,6 @@ def spec_raw(tuner, space=SPACE, search=None, every=SEGMENT, total=9 * SEGMENT, 
         "algorithms": [{"algorithm": "ppo", "static": {"num_envs": 4}, "search": {"space": space, **(search or {})},
                         "tuner": tuner}],
     }
-
-
-def toml_value(value):
-    if isinstance(value, str):
-        return f'"{value}"'
-    if isinstance(value, list):
-        return "[" + ", ".join(toml_value(v) for v in value) + "]"
-    if isinstance(value, dict):
-        return "{" + ", ".join(f"{k} = {toml_value(v)}" for k, v in value.items()) + "}"
-    return repr(value)
-
-
-def toml_text(raw):
-    algo = raw["algorithms"][0]
-    lines = [f"{k} = {toml_value(v)}" for k, v in raw.items() if k != "algorithms"]
-    lines += ["[[algorithms]]", *(f"{k} = {toml_value(v)}" for k, v in algo.items() if k not in ("search", "tuner"))]
-    lines += ["[algorithms.search]", *(f"{k} = {toml_value(v)}" for k, v in algo["search"].items())]
-    lines += ["[algorithms.tuner]", *(f"{k} = {toml_value(v)}" for k, v in algo["tuner"].items())]
-    return "\n".join(lines) + "\n"
 
 
 T = "algorithms[0].tuner"
