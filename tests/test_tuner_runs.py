@@ -188,8 +188,11 @@ def test_exploit_copies_rows_but_not_random_keys():
 
 
 def test_sigkill_during_tuning_then_resume_gives_the_uninterrupted_results(tmp_path):
+    # PBT then random search: two jobs, the kill lands in the first (PBT's random stream, copied
+    # carries and changed hyperparameters must all come back), the second starts after the resume.
     raw = study(algorithm("pbt", {"lr": {"log_uniform": [1e-4, 1e-1]}}, PBT),
-                algorithm("sh", {"lr": LRS}, SH), total=9 * SEGMENT, tuning_seeds=2)
+                algorithm("random", {"lr": LRS}, {"method": "random", "num_configs": 3}), total=6 * SEGMENT,
+                tuning_seeds=2)
     raw["algorithms"][0]["tuner"] = {**PBT, "ready_env_steps": SEGMENT, "resample_probability": 0.5}
     spec_file = tmp_path / "spec.toml"
     spec_file.write_text(toml_text(raw))
