@@ -5,7 +5,8 @@ segments), for comparing device layouts on one machine.
     JAXRL_SUITE_CPU_DEVICES=1 python benchmarks/speed_runner.py --runs 32   # one CPU device
     python benchmarks/speed_runner.py --runs 32                              # one per core (the CLI's default)
 
-Prints one JSON line: devices, runs, block size, steady env-steps/s (segments after the first,
+Prints one JSON line: devices, runs, block size (the runner's default policy unless
+--runs-per-device is given), steady env-steps/s (segments after the first,
 which carries the compile), wall seconds.
 """
 
@@ -24,7 +25,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=32)
     parser.add_argument("--steps", type=int, default=200_000, help="env steps per run")
-    parser.add_argument("--runs-per-device", type=int, default=16)
+    parser.add_argument("--runs-per-device", type=int, default=None, help="default: the runner's own policy")
     args = parser.parse_args()
     from jaxrl_suite.cli import cpu_device_per_core
 
@@ -46,7 +47,7 @@ def main() -> None:
     wall = time.perf_counter() - started
     steady_steps = args.runs * (int(result.env_steps[-1]) - int(result.env_steps[0]))
     print(json.dumps({
-        "devices": jax.device_count(), "runs": args.runs, "runs_per_device": args.runs_per_device,
+        "devices": jax.device_count(), "runs": args.runs, "runs_per_device": result.layout.padded // jax.device_count(),
         "steady_env_steps_per_s": round(steady_steps / (result.wall_clock_s - result.compile_s)),
         "wall_s": round(wall, 1), "first_segment_with_compile_s": round(result.compile_s, 1),
         "load_average": round(os.getloadavg()[0], 2),

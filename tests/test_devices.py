@@ -9,7 +9,7 @@ from study_fixtures import ALGO, ENV, RUNS, assert_same_table, cli_process, fini
 from jaxrl_suite import results as R
 from jaxrl_suite import runner
 from jaxrl_suite.cli import main
-from jaxrl_suite.runner import RUNS_PER_DEVICE, ChunkLayout, choose_layout
+from jaxrl_suite.runner import RUNS_PER_DEVICE, ChunkLayout, choose_layout, cpu_block
 from jaxrl_suite.spec import load_spec
 from jaxrl_suite.study import load_final_states, plan
 
@@ -135,6 +135,20 @@ def test_block_size_is_fixed_unless_memory_forbids_it(spec, group, monkeypatch):
     assert choose_layout(group, evaluation, runs_per_device=4).padded == 4  # given explicitly: taken as is
     limited = choose_layout(group, evaluation, max_runs_per_chunk=3, memory_budget=per_run * 1_000)
     assert (limited.padded, limited.runs_per_chunk, limited.count) == (RUNS_PER_DEVICE, 3, -(-RUNS // 3))
+
+
+def test_cpu_block_shrinks_only_to_give_every_device_a_block(spec, group, monkeypatch):
+    # One device: always the full block (a small group is padded, so its runs compute what the
+    # same runs compute in a larger study). Several: the full block unless the group is too
+    # small to give each device one; then ceil(runs / devices), so no device sits idle.
+    assert [cpu_block(runs, 1) for runs in (1, 3, 16, 40)] == [16, 16, 16, 16]
+    assert [cpu_block(runs, 2) for runs in (1, 3, 16, 17, 32, 40)] == [1, 2, 8, 9, 16, 16]
+    assert [cpu_block(runs, 4) for runs in (16, 64, 65)] == [4, 16, 16]
+    monkeypatch.setattr(runner, "program_bytes_per_device", lambda group, evaluation, per_device: per_device)
+    monkeypatch.setattr(runner, "runs_mesh", lambda: type("Mesh", (), {"size": 2})())
+    layout = choose_layout(group, spec.evaluation, memory_budget=10**9)
+    assert (layout.padded, layout.runs_per_chunk, layout.count) == (RUNS, RUNS, 1)  # 2 devices x RUNS / 2
+    assert choose_layout(group, spec.evaluation, runs_per_device=16, memory_budget=10**9).padded == 32
 
 
 def test_memory_budget_is_a_positive_share_of_free_memory():
