@@ -11,7 +11,8 @@ these figures mean nothing without it.
 
 On a 2-vCPU VM with jax 0.10.2, the 64-run DQN and PQN programs stopped making progress (every
 XLA CPU worker thread waiting, no CPU time spent) unless the process was pinned to one core:
-`taskset -c 0 python benchmarks/speed_algorithms.py`. 8 and 32 runs were not affected.
+`taskset -c 0 python benchmarks/speed_algorithms.py`. 8 and 32 runs were not affected. On the
+idle 2-core machine (2026-12-02) every row ran unpinned, one algorithm per process (`--only`).
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ import time
 
 #: (algorithm, preset, environment); add a row per algorithm
 TABLE = [
+    ("ppo", "cleanrl-cartpole", "gymnax/CartPole-v1"),  # the reference per-env-step cost
     ("dqn", "cleanrl-cartpole", "gymnax/CartPole-v1"),
     ("pqn", "cleanrl-cartpole", "gymnax/CartPole-v1"),
     ("a2c", "sb3-zoo-cartpole", "gymnax/CartPole-v1"),
