@@ -13,6 +13,14 @@ Stepping calls Craftax's own `step_env` with the key its auto-resetting `step` w
 trajectory is the one Craftax produces. Craftax's per-step `info` (one entry per achievement) is
 dropped: rollout buffers would carry 22-67 floats per step for numbers the episode return
 already summarises. Observations are Craftax's symbolic vectors (float32 in [0, 1]).
+
+Cost: like every gymnax-style auto-reset under vmap, each step also builds the reset state (a
+fresh world) and selects it where an episode ended, so world generation runs on every step of
+every env. Measured on the 2-core CPU machine (64 envs, random actions, compile excluded):
+20,244 env-steps/s without the reset, 813 with it, 768 for the reset alone. Craftax's own
+baselines avoid this with "optimistic resets" (one fresh world per 16 envs, shared among those
+that end together), which makes a batched step differ from the same envs stepped one by one;
+the suite keeps the exact per-env reset.
 """
 
 from __future__ import annotations
