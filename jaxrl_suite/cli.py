@@ -121,7 +121,8 @@ def _add_study_flags(parser: argparse.ArgumentParser, smoke_note: str) -> None:
                         help="put at most N real runs in each chunk (results do not change)")
     parser.add_argument("--runs-per-device", type=_runs_per_device, metavar="auto|N",
                         help="each device runs blocks of N runs; auto (the default): 16 on CPU, fewer only to give "
-                             "every CPU device a block (checked against free memory), on a GPU or TPU the largest block that fits its memory, up to the group's runs. "
+                             "every CPU device a block (checked against free memory), on a GPU or TPU the largest "
+                             "block that fits its memory, up to the group's runs. "
                              "A run's numbers are bit-identical for the same N whatever the chunking or device count, "
                              "but N itself changes float rounding (recorded in the manifest)")
     parser.add_argument("--scale", type=_scale, default=1.0, metavar="F",
