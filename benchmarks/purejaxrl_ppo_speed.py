@@ -65,7 +65,7 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=500_000, help="env steps per run")
     args = parser.parse_args()
     if not os.path.isfile(os.path.join(args.purejaxrl, "ppo.py")):
-        sys.exit(f"--purejaxrl: no ppo.py in {args.purejaxrl!r}")
+        parser.error(f"--purejaxrl: no ppo.py in {args.purejaxrl!r}")  # exit 2, no traceback
     sys.path.insert(0, args.purejaxrl)
     try:
         import navix  # noqa: F401
