@@ -161,7 +161,8 @@ def cpu_device_per_core() -> str | None:
     The runner runs one block of runs per device, and blocks on different devices run side by
     side, each on its own thread: measured on the 2-core CPU machine, 32 PPO CartPole runs go 2.2x
     faster as two devices of 16 than as one device running two blocks in turn. A run's numbers
-    depend on the block size only, never on the device count, so nothing else changes. (Only
+    depend on the block size only, never on the device count; the device count only decides the
+    default block of a group too small to give every device 16 runs (`runner.cpu_block`). (Only
     the CPU platform reads the flag; a GPU or TPU run is unaffected.)"""
     flags = os.environ.get("XLA_FLAGS", "")
     if "jax" in sys.modules or "xla_force_host_platform_device_count" in flags:

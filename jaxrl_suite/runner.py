@@ -337,11 +337,11 @@ def choose_layout(group: Group, evaluation: EvalSettings, *, max_runs_per_chunk:
     is taken as given. Whatever the block, the manifest records it.
     """
     devices = runs_mesh().size
+    per_device = runs_per_device or default_block(len(group.runs), devices)
     if runs_per_device is None and block_policy() == "accelerator":
         budget = same_on_every_process(memory_budget or memory_budget_per_device())
-        per_device = filling_block(group, evaluation, math.ceil(len(group.runs) / devices), budget)
+        per_device = filling_block(group, evaluation, per_device, budget)
         return ChunkLayout.for_runs(len(group.runs), max_runs_per_chunk, devices, per_device)
-    per_device = runs_per_device or cpu_block(len(group.runs), devices)
     if runs_per_device is None:
         # Every process must cut the same chunks: they all use process 0's budget.
         budget = same_on_every_process(memory_budget or memory_budget_per_device())
@@ -358,15 +358,22 @@ def choose_layout(group: Group, evaluation: EvalSettings, *, max_runs_per_chunk:
     return ChunkLayout.for_runs(len(group.runs), max_runs_per_chunk, devices, per_device)
 
 
+def default_block(n_runs: int, devices: int) -> int:
+    """The default block before the memory check: `cpu_block`, or on an accelerator the group's
+    runs per device (the most `filling_block` picks, so what a cost estimate assumes)."""
+    if block_policy() == "accelerator":
+        return math.ceil(n_runs / devices)
+    return cpu_block(n_runs, devices)
+
+
 def cpu_block(n_runs: int, devices: int) -> int:
     """The CPU default block: RUNS_PER_DEVICE, or fewer when that would leave a device idle.
 
     One CPU device per core runs its blocks on its own thread, so a 16-run group on two devices,
     run as two blocks of 8 side by side, takes about half the time of one block of 16 (measured
     on the 2-core machine: one device's PPO CartPole throughput is flat from 4 to 32 runs per
-    block). Larger
-    groups keep the full block, which latency-bound algorithms (DQN, SAC) need to amortise each
-    gradient step. With one device nothing is gained by shrinking, and padding a small group to
+    block). Larger groups keep the full block, which latency-bound algorithms (DQN, SAC) need to
+    amortise each gradient step. With one device nothing is gained by shrinking, and padding a small group to
     the full block keeps its numbers equal to the same runs in a larger study."""
     if devices == 1:
         return RUNS_PER_DEVICE

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import dataclasses
 import functools
-import math
 import shutil
 from collections.abc import Callable
 from pathlib import Path
@@ -40,7 +39,7 @@ from jaxrl_suite.runner import (
     block_policy,
     carry_bytes_per_run,
     carry_shapes,
-    cpu_block,
+    default_block,
     empty_records,
     evaluate_states,
     run_group,
@@ -193,9 +192,7 @@ def estimate_study(spec: StudySpec, max_runs_per_chunk: int | None = None,
     devices = runs_mesh().size
     env_steps = checkpoint_bytes = 0
     for group in all_groups:
-        # An accelerator's block is at most the group's runs per device (it shrinks to fit memory).
-        per_device = runs_per_device or (math.ceil(len(group.runs) / devices) if block_policy() == "accelerator"
-                                         else cpu_block(len(group.runs), devices))
+        per_device = runs_per_device or default_block(len(group.runs), devices)
         layout = ChunkLayout.for_runs(len(group.runs), max_runs_per_chunk, devices, per_device)
         env_steps += len(group.runs) * int(Schedule.of(group, spec.evaluation).env_steps()[-1])
         checkpoint_bytes += carry_bytes_per_run(group, spec.evaluation) * layout.padded * (layout.count + 2)
